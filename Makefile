@@ -1,0 +1,52 @@
+# modelport — `make demo` and `make test` do all installation themselves.
+# The virtual environment is keyed by the hash of the lock file: it is rebuilt only when the lock
+# (or pyproject.toml) changes, so repeated runs start at once.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+LOCK := requirements/lock.txt
+ENV_HASH := $(shell cat $(LOCK) pyproject.toml | sha256sum | cut -c1-16)
+STAMP := $(VENV)/.env-$(ENV_HASH)
+BIN := $(VENV)/bin
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: env demo test lint format bench lock clean
+
+env: $(STAMP)
+
+$(STAMP):
+	rm -rf $(VENV)
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -r $(LOCK)
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
+	touch $@
+
+demo: env
+	$(BIN)/modelport demo
+
+test: env
+	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start || true
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+lint: env
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/mypy
+
+format: env
+	$(BIN)/ruff check --fix src tests benchmarks examples
+	$(BIN)/ruff format src tests benchmarks
+
+bench: env
+	$(BIN)/python benchmarks/bench_inprocess.py
+
+# Re-resolve requirements/direct.txt into the lock (needs the package index).
+lock:
+	rm -rf .lockenv && $(PYTHON) -m venv .lockenv
+	.lockenv/bin/pip install --quiet -r requirements/direct.txt
+	.lockenv/bin/pip freeze --exclude-editable | sed 's/^torch==\([0-9.]*\)+cpu/torch==\1/' > $(LOCK)
+	rm -rf .lockenv
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build src/*.egg-info

@@ -1,0 +1,137 @@
+"""modelport: take a trained model to production and keep it healthy there.
+
+>>> import modelport as mp                                            # doctest: +SKIP
+>>> mv = mp.register(model, "credit", sample=X_train, alias="production")  # doctest: +SKIP
+>>> mp.load("credit@production").predict(X_new)                      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelport.client import Client, default_client
+from modelport.config import Settings
+from modelport.errors import (
+    AliasNotFound,
+    ArtifactTampered,
+    DependencyMismatchWarning,
+    ExtraColumnsWarning,
+    FlavorError,
+    InvalidReference,
+    ModelNotFound,
+    ModelportError,
+    RegistrationError,
+    SchemaMismatch,
+    StoreError,
+)
+from modelport.model_version import ModelVersion
+from modelport.predictor import Predictor
+from modelport.schema import ColumnSpec, Signature, TensorSpec
+from modelport.store.metadata import ModelSummary
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AliasNotFound",
+    "ArtifactTampered",
+    "Client",
+    "ColumnSpec",
+    "DependencyMismatchWarning",
+    "ExtraColumnsWarning",
+    "FlavorError",
+    "InvalidReference",
+    "ModelNotFound",
+    "ModelSummary",
+    "ModelVersion",
+    "ModelportError",
+    "Predictor",
+    "RegistrationError",
+    "SchemaMismatch",
+    "Settings",
+    "Signature",
+    "StoreError",
+    "TensorSpec",
+    "__version__",
+    "delete_alias",
+    "get",
+    "list_models",
+    "list_versions",
+    "load",
+    "reference_sample",
+    "register",
+    "set_alias",
+]
+
+
+def register(
+    model: Any,
+    name: str,
+    *,
+    sample: Any = None,
+    signature: Signature | dict[str, Any] | None = None,
+    metrics: dict[str, float] | None = None,
+    tags: dict[str, str] | None = None,
+    description: str = "",
+    alias: str | None = None,
+    flavor: str | None = None,
+    parent: str | None = None,
+) -> ModelVersion:
+    """Register ``model`` as the next version of ``name``.
+
+    ``sample`` (training rows) gives the signature and becomes the monitoring reference.
+
+    >>> mv = mp.register(pipe, "credit", sample=X_train, metrics={"auc": 0.91},
+    ...                  tags={"team": "risk"}, alias="production")   # doctest: +SKIP
+    >>> mv.ref                                                          # doctest: +SKIP
+    'credit:1'
+    """
+    return default_client().registry.register(
+        model,
+        name,
+        sample=sample,
+        signature=signature,
+        metrics=metrics,
+        tags=tags,
+        description=description,
+        alias=alias,
+        flavor=flavor,
+        parent=parent,
+    )
+
+
+def load(ref: str) -> Predictor:
+    """A :class:`Predictor` for ``name`` (latest), ``name:VERSION`` or ``name@ALIAS``.
+
+    >>> mp.load("credit@production").predict(df)   # doctest: +SKIP
+    """
+    return default_client().registry.load(ref)
+
+
+def get(ref: str) -> ModelVersion:
+    """The :class:`ModelVersion` record a reference points at (no model is loaded)."""
+    return default_client().registry.get(ref)
+
+
+def set_alias(name: str, version: int, alias: str) -> ModelVersion:
+    """Point ``name@alias`` at ``version``. ``mp.set_alias("credit", 3, "production")``."""
+    return default_client().registry.set_alias(name, version, alias)
+
+
+def delete_alias(name: str, alias: str) -> int:
+    """Remove ``name@alias``; returns the version it pointed at."""
+    return default_client().registry.delete_alias(name, alias)
+
+
+def list_models() -> list[ModelSummary]:
+    """Every registered model with its latest version and aliases."""
+    return default_client().registry.list_models()
+
+
+def list_versions(name: str) -> list[ModelVersion]:
+    """Every version of ``name``, oldest first."""
+    return default_client().registry.list_versions(name)
+
+
+def reference_sample(ref: str) -> Any:
+    """The training reference sample stored with a version, as a pandas DataFrame."""
+    return default_client().registry.reference_sample(ref)

@@ -1,0 +1,77 @@
+"""The object every deployment mode predicts with: validation + the flavor's loaded model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import ModelportError
+from modelport.flavors.base import LoadedModel, labels_from_proba
+from modelport.model_version import ModelVersion
+from modelport.schema import Batch, prepare
+
+
+class Predictor:
+    """Validated predictions from one model version.
+
+    >>> p = modelport.load("credit@production")          # doctest: +SKIP
+    >>> p.predict(df)                                     # doctest: +SKIP
+    array([0, 1, 0])
+    """
+
+    def __init__(self, model_version: ModelVersion, loaded: LoadedModel) -> None:
+        self.model_version = model_version
+        self.signature = model_version.signature
+        self._model = loaded
+
+    @property
+    def raw(self) -> Any:
+        """The framework's own model object (an sklearn Pipeline, an xgboost Booster, ...)."""
+        return self._model.raw
+
+    @property
+    def task(self) -> str | None:
+        return self.model_version.task
+
+    @property
+    def classes(self) -> list[Any] | None:
+        """Class labels in the column order of :meth:`predict_proba` (classifiers only)."""
+        return self._model.classes
+
+    def prepare(self, data: Any) -> Batch:
+        """Validate and coerce ``data`` against the signature (raises ``SchemaMismatch``)."""
+        return prepare(data, self.signature)
+
+    def predict(self, data: Any) -> np.ndarray:
+        """Predictions (class labels for classifiers) for pandas, polars, pyarrow, numpy or dicts."""
+        return self.predict_batch(prepare(data, self.signature))
+
+    def predict_proba(self, data: Any) -> np.ndarray:
+        """Class probabilities, shape (rows, classes), in the order of :attr:`classes`."""
+        return self.predict_proba_batch(prepare(data, self.signature))
+
+    def predict_batch(self, batch: Batch) -> np.ndarray:
+        if batch.n_rows == 0:
+            return np.empty(0)
+        return self._model.predict(batch)
+
+    def predict_proba_batch(self, batch: Batch) -> np.ndarray:
+        if self.task != "classifier":
+            raise ModelportError(
+                f"Model '{self.model_version.ref}' is a {self.task or 'model without a task'}; "
+                "predict_proba is only for classifiers. Use predict()."
+            )
+        if batch.n_rows == 0:
+            return np.empty((0, len(self.classes or ())))
+        return self._model.predict_proba(batch)
+
+    def predict_with_proba(self, batch: Batch) -> tuple[np.ndarray, np.ndarray | None]:
+        """Labels and probabilities from one model call where the flavor allows it."""
+        if self.task != "classifier":
+            return self.predict_batch(batch), None
+        proba = self.predict_proba_batch(batch)
+        return labels_from_proba(proba, self.classes), proba
+
+    def __repr__(self) -> str:
+        return f"<Predictor {self.model_version.ref} flavor={self.model_version.flavor}>"

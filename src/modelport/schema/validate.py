@@ -1,0 +1,261 @@
+"""Validate a batch against a signature and coerce it safely, vectorised per column.
+
+Safe coercions only: integers and booleans widen to floats, narrower ints to wider ints,
+float64 <-> float32. Floats never become integers and strings never become numbers. Every
+problem in a batch is reported in one error that names the column, the expected type and what
+arrived.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+
+from modelport.errors import ExtraColumnsWarning, SchemaMismatch
+from modelport.schema.frames import column_arrays, kind_of
+from modelport.schema.signature import ColumnSpec, Signature, TensorSpec
+
+
+class Batch:
+    """A validated batch: columns as numpy arrays in signature order (or one tensor)."""
+
+    __slots__ = ("signature", "columns", "n_rows", "tensor", "_frame")
+
+    def __init__(
+        self,
+        signature: Signature,
+        columns: dict[str, np.ndarray] | None = None,
+        n_rows: int = 0,
+        tensor: np.ndarray | None = None,
+        frame: Any = None,
+    ) -> None:
+        self.signature = signature
+        self.columns = columns or {}
+        self.n_rows = n_rows
+        self.tensor = tensor
+        self._frame = frame
+
+    def to_pandas(self) -> Any:
+        """A DataFrame in signature order; categorical columns get their training categories."""
+        if self._frame is not None:
+            return self._frame
+        import pandas as pd
+
+        data: dict[str, Any] = {}
+        for spec in self.signature.columns or ():
+            values = self.columns[spec.name]
+            if spec.type == "category":
+                data[spec.name] = pd.Categorical(values, categories=list(spec.categories or ()))
+            else:
+                data[spec.name] = values
+        self._frame = pd.DataFrame(data, copy=False)
+        return self._frame
+
+    def to_numpy(self, dtype: Any = None) -> np.ndarray:
+        """A 2-d array (rows x columns in signature order), or the tensor as given."""
+        if self.tensor is not None:
+            return self.tensor if dtype is None else self.tensor.astype(dtype, copy=False)
+        cols = [self.columns[n] for n in self.signature.names]
+        if not cols:
+            return np.empty((self.n_rows, 0), dtype=dtype or np.float64)
+        out = np.empty((self.n_rows, len(cols)), dtype=dtype or np.result_type(*cols))
+        for i, c in enumerate(cols):
+            out[:, i] = c
+        return out
+
+
+def prepare(data: Any, signature: Signature) -> Batch:
+    """Validate ``data`` against ``signature`` and return a :class:`Batch`.
+
+    >>> from modelport.schema import Signature
+    >>> sig = Signature.from_dict({"a": "float64"})
+    >>> prepare([{"a": 1}], sig).columns["a"].dtype
+    dtype('float64')
+    """
+    if signature.tensor is not None:
+        return _prepare_tensor(data, signature)
+    names = signature.names
+    arrays, extra, n_rows = column_arrays(data, names)
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise SchemaMismatch(
+            f"Missing {len(missing)} input column(s): {', '.join(missing)}. "
+            f"The model expects: {', '.join(names)}.",
+            [{"column": n, "error": "missing"} for n in missing],
+        )
+    if extra:
+        warnings.warn(
+            f"Ignoring column(s) the model does not use: {', '.join(extra[:20])}.",
+            ExtraColumnsWarning,
+            stacklevel=3,
+        )
+    out: dict[str, np.ndarray] = {}
+    problems: list[dict[str, object]] = []
+    unchanged = True
+    for spec in signature.columns or ():
+        arr = arrays[spec.name]
+        try:
+            coerced = coerce_column(arr, spec)
+        except _ColumnError as exc:
+            problems.append({"column": spec.name, "expected": spec.type, "error": str(exc)})
+            continue
+        unchanged = unchanged and coerced is arr
+        out[spec.name] = coerced
+    if problems:
+        lines = "; ".join(f"column {p['column']!r}: {p['error']}" for p in problems)
+        raise SchemaMismatch(f"Input does not match the signature: {lines}.", problems)
+    frame = None
+    if unchanged and kind_of(data) == "pandas" and _frame_dtypes_fit(data, signature):
+        frame = data if list(data.columns) == names else data[names]
+    return Batch(signature, out, n_rows, frame=frame)
+
+
+class _ColumnError(Exception):
+    pass
+
+
+def coerce_column(arr: np.ndarray, spec: ColumnSpec) -> np.ndarray:
+    """Return ``arr`` itself when it already fits, a safe conversion, or raise."""
+    t = spec.type
+    kind = arr.dtype.kind
+    if t.startswith("float"):
+        if kind == "f":
+            return arr if arr.dtype.name == t else arr.astype(t)
+        if kind in "iub":
+            return arr.astype(t)
+        if kind == "O":
+            return _objects_to_number(arr, t, allow_float=True)
+        raise _ColumnError(f"expected {t}, got {_describe(arr)}")
+    if t.startswith(("int", "uint")):
+        if kind in "iub":
+            return _int_cast(arr, t)
+        if kind == "O":
+            return _int_cast(_objects_to_number(arr, "int64", allow_float=False), t)
+        if kind == "f":
+            if np.isnan(arr).any():
+                raise _ColumnError(f"expected {t} without missing values, got {_nulls(arr)} null(s)")
+            raise _ColumnError(
+                f"expected {t}, got {arr.dtype.name} (floats are not converted to integers)"
+            )
+        raise _ColumnError(f"expected {t}, got {_describe(arr)}")
+    if t == "bool":
+        if kind == "b":
+            return arr
+        if kind == "O" and all(isinstance(v, (bool, np.bool_)) for v in arr):
+            return arr.astype(bool)
+        raise _ColumnError(f"expected bool, got {_describe(arr)}")
+    if t in ("string", "category"):
+        if kind == "O":
+            return _objects_to_strings(arr)
+        if kind in "US":
+            return arr.astype(object)
+        raise _ColumnError(f"expected {t} (text), got {_describe(arr)}")
+    if t == "datetime":
+        if kind == "M":
+            return arr
+        try:
+            return np.asarray(arr, dtype="datetime64[ns]")
+        except (ValueError, TypeError) as exc:
+            raise _ColumnError(f"expected datetime, got {_describe(arr)}") from exc
+    raise _ColumnError(f"unsupported signature type {t}")
+
+
+def _objects_to_number(arr: np.ndarray, dtype: str, allow_float: bool) -> np.ndarray:
+    bad: set[str] = set()
+    has_float = False
+    nulls = 0
+    for v in arr:
+        if v is None:
+            nulls += 1
+        elif isinstance(v, (bool, int, np.integer, np.bool_)):
+            continue
+        elif isinstance(v, (float, np.floating)):
+            has_float = True
+            if v != v:
+                nulls += 1
+        else:
+            bad.add(type(v).__name__)
+    if bad:
+        raise _ColumnError(f"expected {dtype}, got {', '.join(sorted(bad))} value(s)")
+    if not allow_float:
+        if nulls:
+            raise _ColumnError(f"expected {dtype} without missing values, got {nulls} null(s)")
+        if has_float:
+            raise _ColumnError(f"expected {dtype}, got float values (floats are not converted)")
+        return np.array(arr.tolist(), dtype=dtype)
+    return np.array([np.nan if v is None else v for v in arr], dtype=dtype)
+
+
+def _objects_to_strings(arr: np.ndarray) -> np.ndarray:
+    """Keep text; normalise every kind of null (None, pd.NA, NaT, NaN) to ``np.nan``."""
+    out = arr
+    for i, v in enumerate(arr):
+        if isinstance(v, str) or v is np.nan:
+            continue
+        if v is None or (isinstance(v, float) and v != v) or type(v).__name__ in _NULL_TYPES:
+            if out is arr:
+                out = arr.copy()
+            out[i] = np.nan
+            continue
+        raise _ColumnError(f"expected text, got {type(v).__name__} value {v!r}")
+    return out
+
+
+_NULL_TYPES = ("NAType", "NaTType")
+
+
+def _int_cast(arr: np.ndarray, t: str) -> np.ndarray:
+    if arr.dtype.name == t:
+        return arr
+    info = np.iinfo(t)
+    if arr.size and arr.dtype.kind != "b" and (arr.min() < info.min or arr.max() > info.max):
+        raise _ColumnError(f"values outside the range of {t}")
+    return arr.astype(t)
+
+
+def _frame_dtypes_fit(df: Any, signature: Signature) -> bool:
+    import pandas as pd
+
+    for spec in signature.columns or ():
+        is_cat = isinstance(df[spec.name].dtype, pd.CategoricalDtype)
+        if (spec.type == "category") != is_cat:
+            return False
+    return True
+
+
+def _describe(arr: np.ndarray) -> str:
+    if arr.dtype.kind == "O":
+        kinds = sorted({type(v).__name__ for v in arr[:100] if v is not None})
+        return f"{'/'.join(kinds) or 'null'} values"
+    return str(arr.dtype)
+
+
+def _nulls(arr: np.ndarray) -> int:
+    return int(np.isnan(arr).sum())
+
+
+def _prepare_tensor(data: Any, signature: Signature) -> Batch:
+    spec: TensorSpec = signature.tensor  # type: ignore[assignment]
+    try:
+        arr = np.asarray(data)
+    except (ValueError, TypeError) as exc:
+        raise SchemaMismatch(f"Expected an array of shape {spec.shape}, got {type(data).__name__}.") from exc
+    if arr.dtype.kind == "O":
+        raise SchemaMismatch(f"Expected a numeric array of {spec.dtype}, got mixed/object values.")
+    if arr.ndim == len(spec.shape) - 1:
+        arr = arr[None, ...]
+    ok = arr.ndim == len(spec.shape) and all(
+        want in (-1, got) for want, got in zip(spec.shape[1:], arr.shape[1:], strict=True)
+    )
+    if not ok:
+        raise SchemaMismatch(f"Expected an array of shape {spec.shape}, got {arr.shape}.")
+    target = np.dtype(spec.dtype)
+    if arr.dtype != target:
+        if target.kind in "iu" and arr.dtype.kind == "f":
+            raise SchemaMismatch(f"Expected {target.name} values, got {arr.dtype.name}.")
+        if target.kind in "iuf" and arr.dtype.kind not in "iufb":
+            raise SchemaMismatch(f"Expected {target.name} values, got {arr.dtype.name}.")
+        arr = arr.astype(target)
+    return Batch(signature, n_rows=arr.shape[0], tensor=arr)

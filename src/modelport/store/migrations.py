@@ -1,0 +1,43 @@
+"""Named migrations, applied once each, in order, under a database-wide lock.
+
+Each migration is a function of a connection inside the migration transaction. Later migrations
+must be written against the schema as the earlier ones left it (add columns with ALTER TABLE,
+never edit an applied migration).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine, select, text
+
+from modelport.store import db
+
+
+def _0001_initial(conn: Connection) -> None:
+    db.metadata.create_all(
+        conn, tables=[db.models, db.versions, db.aliases, db.alias_events], checkfirst=True
+    )
+
+
+MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
+    ("0001_initial", _0001_initial),
+]
+
+
+def migrate(engine: Engine) -> list[str]:
+    """Apply pending migrations; returns the names applied. Safe to call from many processes."""
+    applied_now: list[str] = []
+    with engine.begin() as conn:
+        if db.is_postgres(engine):
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": db.lock_key("mp_migrate")})
+        db.migrations.create(conn, checkfirst=True)
+        done = set(conn.execute(select(db.migrations.c.name)).scalars())
+        for name, fn in MIGRATIONS:
+            if name in done:
+                continue
+            fn(conn)
+            conn.execute(db.migrations.insert().values(name=name, applied_at=datetime.now(UTC)))
+            applied_now.append(name)
+    return applied_now
