@@ -59,6 +59,7 @@ class Registry:
         alias: str | None = None,
         flavor: str | None = None,
         parent: str | None = None,
+        flavor_options: dict[str, Any] | None = None,
         reference_rows: int = REFERENCE_ROWS,
     ) -> ModelVersion:
         check_name(name)
@@ -72,9 +73,11 @@ class Registry:
         try:
             (staging / MODEL_DIR).mkdir()
             try:
-                saved = flavor_mod.save(model, staging / MODEL_DIR, batch)
+                saved = flavor_mod.save(model, staging / MODEL_DIR, batch, **(flavor_options or {}))
             except ModelportError:
                 raise
+            except TypeError as exc:
+                raise RegistrationError(f"Bad flavor_options for {flavor_mod.NAME}: {exc}") from exc
             except Exception as exc:
                 raise RegistrationError(f"Saving the {flavor_mod.NAME} model failed: {exc}") from exc
             _smoke_test(flavor_mod, staging / MODEL_DIR, saved.info, batch)

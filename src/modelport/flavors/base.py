@@ -8,9 +8,10 @@ A flavor module (``modelport.flavors.<name>``) defines::
     FILE_SUFFIXES: tuple[str, ...]  # model files `modelport register FILE` can read
 
     def detect(obj) -> bool            # without importing the framework
-    def save(obj, path, sample) -> Saved   # sample: a validated Batch (or None)
+    def save(obj, path, sample, **options) -> Saved  # sample: a validated Batch or None
     def load(path, info) -> LoadedModel
     def read_file(path) -> object      # a model object from a user's file
+    def signature_from_model(obj) -> Signature | None   # optional: when no sample is given
 
 The framework is imported only inside these functions, so ``import modelport`` stays light and
 a missing framework only matters to the models that need it.

@@ -25,9 +25,11 @@ def detect(obj: Any) -> bool:
     return "sklearn" in mro_modules(obj) and hasattr(obj, "predict")
 
 
-def save(obj: Any, path: Path, sample: Batch | None) -> Saved:
+def save(obj: Any, path: Path, sample: Batch | None, **options: Any) -> Saved:
     joblib = require("joblib", "sklearn")
     base = require("sklearn.base", "sklearn")
+    if options:
+        raise TypeError(f"unexpected option(s) {', '.join(options)}")
     if base.is_classifier(obj):
         task: str | None = "classifier"
     elif base.is_regressor(obj):
