@@ -52,6 +52,7 @@ __all__ = [
     "StoreError",
     "TensorSpec",
     "__version__",
+    "default_client",
     "delete_alias",
     "get",
     "list_models",

@@ -29,6 +29,9 @@ def kind_of(data: Any) -> str:
     if isinstance(data, Mapping):
         return "dict"
     if isinstance(data, Sequence) and not isinstance(data, (str, bytes)):
+        # a list of rows given as lists/tuples is positional, like a 2-d array
+        if data and all(isinstance(r, (list, tuple)) for r in data):
+            return "numpy"
         return "records"
     if hasattr(data, "__array__"):
         return "numpy"

@@ -82,7 +82,7 @@ def prepare(data: Any, signature: Signature) -> Batch:
     if missing:
         raise SchemaMismatch(
             f"Missing {len(missing)} input column(s): {', '.join(missing)}. "
-            f"The model expects: {', '.join(names)}.",
+            f"The model expects {len(names)}: {_shorten(names)}.",
             [{"column": n, "error": "missing"} for n in missing],
         )
     if extra:
@@ -218,8 +218,9 @@ def _int_cast(arr: np.ndarray, t: str) -> np.ndarray:
 def _frame_dtypes_fit(df: Any, signature: Signature) -> bool:
     import pandas as pd
 
+    dtypes = dict(zip(df.columns, df.dtypes, strict=True))
     for spec in signature.columns or ():
-        is_cat = isinstance(df[spec.name].dtype, pd.CategoricalDtype)
+        is_cat = isinstance(dtypes[spec.name], pd.CategoricalDtype)
         if (spec.type == "category") != is_cat:
             return False
     return True
@@ -230,6 +231,11 @@ def _describe(arr: np.ndarray) -> str:
         kinds = sorted({type(v).__name__ for v in arr[:100] if v is not None})
         return f"{'/'.join(kinds) or 'null'} values"
     return str(arr.dtype)
+
+
+def _shorten(names: list[str], limit: int = 12) -> str:
+    more = f", … (+{len(names) - limit} more)" if len(names) > limit else ""
+    return ", ".join(names[:limit]) + more
 
 
 def _nulls(arr: np.ndarray) -> int:

@@ -1,0 +1,248 @@
+"""The registry on the embedded default (SQLite + local folder)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import polars as pl
+import pyarrow as pa
+import pytest
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import OneHotEncoder
+
+import modelport as mp
+from modelport.store import db
+from tests.conftest import loan_frame
+
+
+def credit_pipeline():
+    X, y = loan_frame(300)
+    pre = ColumnTransformer(
+        [
+            ("num", SimpleImputer(), ["income", "debt_ratio", "age"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["home", "purpose"]),
+        ]
+    )
+    return make_pipeline(pre, LogisticRegression(max_iter=1000)).fit(X, y), X, y
+
+
+def test_register_load_predict_every_container(home: Path) -> None:
+    model, X, _ = credit_pipeline()
+    mv = mp.register(
+        model, "credit", sample=X, metrics={"auc": 0.91}, tags={"team": "risk"}, alias="production"
+    )
+    assert (mv.name, mv.version, mv.aliases, mv.flavor, mv.task) == (
+        "credit", 1, ("production",), "sklearn", "classifier"
+    )
+    assert mv.metrics == {"auc": 0.91} and mv.tags == {"team": "risk"}
+    expected = model.predict_proba(X.head(20))
+    p = mp.load("credit@production")
+    head = X.head(20)
+    for data in (head, pl.from_pandas(head), pa.Table.from_pandas(head), head.to_dict("records")):
+        np.testing.assert_allclose(p.predict_proba(data), expected)
+        np.testing.assert_array_equal(p.predict(data), model.predict(head))
+    assert p.classes == [0, 1]
+    assert mp.load("credit").model_version.version == 1
+    assert mp.load("credit:1").model_version.ref == "credit:1"
+
+
+def test_record_has_environment_checksums_lineage_and_reference(home: Path) -> None:
+    model, X, _ = credit_pipeline()
+    mv = mp.register(model, "credit", sample=X)
+    assert mv.environment["python"].count(".") == 2
+    assert "scikit-learn" in mv.environment["packages"]
+    assert any(r.startswith("scikit-learn==") for r in mv.requirements)
+    assert set(mv.files) == {"model/model.joblib", "reference.parquet"}
+    assert all(len(h) == 64 for h in mv.files.values())
+    assert len(mv.lineage["data_fingerprint"]) == 64 and mv.lineage["training_rows"] == 300
+    ref = mp.reference_sample("credit:1")
+    pd.testing.assert_frame_equal(ref, X.reset_index(drop=True), check_dtype=False)
+    stats = mv.reference["columns"]
+    assert stats["income"]["kind"] == "numeric" and stats["income"]["nulls"] == int(X.income.isna().sum())
+    assert abs(stats["income"]["mean"] - X.income.mean()) < 1e-6
+    assert stats["home"]["kind"] == "categorical" and sum(stats["home"]["top"].values()) == 300
+    assert mv.reference["rows"] == 300
+    # the same data gives the same fingerprint
+    assert mp.register(model, "credit", sample=X).lineage["data_fingerprint"] == mv.lineage["data_fingerprint"]
+
+
+def test_reference_sample_is_capped(home: Path) -> None:
+    X = pd.DataFrame({"a": np.arange(5000, dtype=float)})
+    model = LinearRegression().fit(X, X.a * 2)
+    client = mp.default_client()
+    mv = client.registry.register(model, "lin", sample=X, reference_rows=1000)
+    assert mv.reference["sample_rows"] == 1000 and mv.reference["source_rows"] == 5000
+    assert len(mp.reference_sample("lin")) == 1000
+
+
+def test_git_commit_of_the_calling_script_is_recorded(home: Path, tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    script = repo / "train.py"
+    script.write_text(
+        "import numpy as np, modelport as mp\n"
+        "from sklearn.linear_model import LinearRegression\n"
+        "X = np.arange(10.0).reshape(-1, 1)\n"
+        "mv = mp.register(LinearRegression().fit(X, X[:, 0]), 'lin', sample=X)\n"
+        "print(mv.lineage['git']['commit'])\n"
+    )
+    git = ["git", "-C", str(repo), "-c", "user.email=t@t", "-c", "user.name=t"]
+    subprocess.run([*git, "init", "-q"], check=True)
+    subprocess.run([*git, "add", "."], check=True)
+    subprocess.run([*git, "commit", "-qm", "x"], check=True)
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == head
+
+
+def test_parent_lineage_and_versions(home: Path) -> None:
+    model, X, _ = credit_pipeline()
+    mp.register(model, "credit", sample=X)
+    mv2 = mp.register(model, "credit", sample=X, parent="credit:1")
+    assert mv2.version == 2 and mv2.lineage["parent"] == "credit:1"
+    assert [v.version for v in mp.list_versions("credit")] == [1, 2]
+    with pytest.raises(mp.ModelNotFound, match="credit:9"):
+        mp.register(model, "credit", sample=X, parent="credit:9")
+
+
+def test_aliases_move_and_are_listed(home: Path) -> None:
+    model, X, _ = credit_pipeline()
+    for _ in range(3):
+        mp.register(model, "credit", sample=X)
+    mp.set_alias("credit", 3, "production")
+    mp.set_alias("credit", 2, "staging")
+    assert mp.get("credit@production").version == 3
+    mp.set_alias("credit", 1, "production")
+    assert mp.get("credit@production").version == 1
+    assert mp.get("credit:1").aliases == ("production",)
+    [summary] = mp.list_models()
+    assert summary.aliases == {"production": 1, "staging": 2} and summary.latest_version == 3
+    assert mp.delete_alias("credit", "staging") == 2
+    with pytest.raises(mp.AliasNotFound, match="Aliases of 'credit': production"):
+        mp.get("credit@staging")
+    history = mp.default_client().meta.alias_history("credit")
+    assert [(e["alias"], e["version"], e["previous_version"]) for e in history] == [
+        ("production", 3, None), ("staging", 2, None), ("production", 1, 3), ("staging", None, 2)
+    ]
+
+
+def test_not_found_messages_name_the_fix(home: Path) -> None:
+    model, X, _ = credit_pipeline()
+    mp.register(model, "credit", sample=X, alias="production")
+    with pytest.raises(mp.ModelNotFound, match=r"Model 'credt' not found\. Did you mean: credit\?"):
+        mp.load("credt")
+    with pytest.raises(mp.ModelNotFound, match=r"Versions of 'credit': 1"):
+        mp.load("credit:7")
+    with pytest.raises(mp.AliasNotFound, match=r"'credit@prod' not found\. Aliases of 'credit': production"):
+        mp.load("credit@prod")
+    with pytest.raises(mp.ModelNotFound):
+        mp.set_alias("credit", 5, "production")
+    with pytest.raises(mp.InvalidReference):
+        mp.load("credit@@x")
+
+
+def test_tampered_artifact_is_refused(home: Path) -> None:
+    model, X, _ = credit_pipeline()
+    mv = mp.register(model, "credit", sample=X)
+    path = Path(mv.artifact_uri) / "model" / "model.joblib"
+    path.write_bytes(path.read_bytes() + b"\0")
+    with pytest.raises(mp.ArtifactTampered, match="modified after registration"):
+        mp.load("credit:1")
+    path.unlink()
+    with pytest.raises(mp.ArtifactTampered, match="missing"):
+        mp.load("credit:1")
+
+
+def test_failed_registration_leaves_nothing(home: Path) -> None:
+    model, X, _ = credit_pipeline()
+    mp.register(model, "credit", sample=X)
+    with pytest.raises(mp.RegistrationError, match="columns are missing"):  # sample lacks a feature
+        mp.register(model, "credit", sample=X.drop(columns=["home"]))
+    with pytest.raises(mp.SchemaMismatch, match="Missing 1 input column"):
+        mp.register(model, "credit", sample=X, signature={"nope": "float64"})
+    bad = X.assign(home=1)
+    with pytest.raises(mp.RegistrationError, match="does not load and predict"):
+        mp.register(model, "credit", sample=bad)
+    with pytest.raises(mp.RegistrationError, match="must be a number"):
+        mp.register(model, "credit", sample=X, metrics={"auc": "high"})
+    assert [v.version for v in mp.list_versions("credit")] == [1]
+    artifacts = home / "artifacts"
+    assert len(list((artifacts / "credit").iterdir())) == 1
+    assert not any((artifacts / ".staging").iterdir())
+
+
+def test_db_failure_rolls_back_published_files(home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    model, X, _ = credit_pipeline()
+    client = mp.default_client()
+
+    def boom(*a, **k):
+        raise mp.StoreError("database went away")
+
+    monkeypatch.setattr(client.meta, "insert_version", boom)
+    with pytest.raises(mp.StoreError):
+        mp.register(model, "credit", sample=X)
+    assert not (home / "artifacts" / "credit").exists() or not any((home / "artifacts" / "credit").iterdir())
+
+
+def test_signature_without_sample_and_errors(home: Path) -> None:
+    X = np.arange(20.0).reshape(-1, 2)
+    model = LinearRegression().fit(X, X.sum(axis=1))
+    mv = mp.register(model, "lin", signature={"x0": "float64", "x1": "float64"})
+    assert mv.reference == {} and mv.lineage["training_rows"] is None
+    np.testing.assert_allclose(mp.load("lin").predict([[1.0, 2.0]]), [3.0])
+    with pytest.raises(mp.RegistrationError, match="pass sample="):
+        mp.register(model, "lin")
+    with pytest.raises(mp.FlavorError, match="Cannot tell which framework"):
+        mp.register(object(), "x", sample=X)
+    with pytest.raises(mp.InvalidReference, match="Invalid model name"):
+        mp.register(model, "bad name", sample=X)
+    with pytest.raises(mp.ModelportError, match="only for classifiers"):
+        mp.load("lin").predict_proba(X)
+
+
+def test_framework_version_mismatch_warns(home: Path) -> None:
+    model, X, _ = credit_pipeline()
+    mp.register(model, "credit", sample=X)
+    client = mp.default_client()
+    with client.meta.engine.begin() as conn:
+        row = conn.execute(db.versions.select()).mappings().one()
+        env = dict(row["environment"])
+        env["packages"] = {**env["packages"], "scikit-learn": "0.1.0"}
+        conn.execute(db.versions.update().values(environment=env))
+    with pytest.warns(mp.DependencyMismatchWarning, match=r"scikit-learn 0\.1\.0 at registration"):
+        p = mp.load("credit:1")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert p.predict(X.head(2)).shape == (2,)
+
+
+def test_model_version_to_dict_is_json(home: Path) -> None:
+    model, X, _ = credit_pipeline()
+    mv = mp.register(model, "credit", sample=X, alias="production")
+    d = json.loads(json.dumps(mv.to_dict()))
+    assert d["aliases"] == ["production"] and d["signature"]["columns"][0]["name"] == "income"
+
+
+def test_public_surface() -> None:
+    """The public API is explicit: adding or dropping a name is a deliberate change."""
+    assert set(mp.__all__) == {
+        "AliasNotFound", "ArtifactTampered", "Client", "ColumnSpec", "DependencyMismatchWarning",
+        "ExtraColumnsWarning", "FlavorError", "InvalidReference", "ModelNotFound", "ModelSummary",
+        "ModelVersion", "ModelportError", "Predictor", "RegistrationError", "SchemaMismatch",
+        "Settings", "Signature", "StoreError", "TensorSpec", "__version__", "default_client",
+        "delete_alias", "get", "list_models", "list_versions", "load", "reference_sample",
+        "register", "set_alias",
+    }
+    for name in mp.__all__:
+        assert hasattr(mp, name), name
+    for name in ("register", "load", "get", "set_alias", "delete_alias", "list_models"):
+        assert getattr(mp, name).__doc__
