@@ -66,6 +66,12 @@ class Registry:
         if alias is not None:
             check_name(alias, "alias")
         flavor_mod = flavors.get(flavor) if flavor else flavors.detect(model)
+        unknown = sorted(set(flavor_options or {}) - set(flavor_mod.OPTIONS))
+        if unknown:
+            allowed = ", ".join(flavor_mod.OPTIONS) or "none"
+            raise RegistrationError(
+                f"Unknown flavor option(s) for {flavor_mod.NAME}: {', '.join(unknown)}; allowed: {allowed}."
+            )
         sig = _signature(signature, sample, model, flavor_mod)
         parent_ref = str(self.meta.resolve(parent).ref) if parent else None
         batch = prepare(sample, sig) if sample is not None else None
@@ -76,8 +82,6 @@ class Registry:
                 saved = flavor_mod.save(model, staging / MODEL_DIR, batch, **(flavor_options or {}))
             except ModelportError:
                 raise
-            except TypeError as exc:
-                raise RegistrationError(f"Bad flavor_options for {flavor_mod.NAME}: {exc}") from exc
             except Exception as exc:
                 raise RegistrationError(f"Saving the {flavor_mod.NAME} model failed: {exc}") from exc
             _smoke_test(flavor_mod, staging / MODEL_DIR, saved.info, batch)

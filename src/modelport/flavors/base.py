@@ -5,6 +5,7 @@ A flavor module (``modelport.flavors.<name>``) defines::
     NAME: str                  # "sklearn", "xgboost", ...
     FORMAT_VERSION: int        # bump when the on-disk layout changes
     PACKAGES: tuple[str, ...]  # distributions whose versions are recorded and checked at load
+    OPTIONS: tuple[str, ...]   # keys of register(..., flavor_options=...) it accepts
     FILE_SUFFIXES: tuple[str, ...]  # model files `modelport register FILE` can read
 
     def detect(obj) -> bool            # without importing the framework

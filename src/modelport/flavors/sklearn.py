@@ -17,6 +17,7 @@ from modelport.schema import Batch
 NAME = "sklearn"
 FORMAT_VERSION = 1
 PACKAGES = ("scikit-learn", "numpy", "scipy", "joblib")
+OPTIONS: tuple[str, ...] = ()
 FILE_SUFFIXES = (".joblib", ".pkl", ".pickle")
 _FILE = "model.joblib"
 
@@ -28,8 +29,6 @@ def detect(obj: Any) -> bool:
 def save(obj: Any, path: Path, sample: Batch | None, **options: Any) -> Saved:
     joblib = require("joblib", "sklearn")
     base = require("sklearn.base", "sklearn")
-    if options:
-        raise TypeError(f"unexpected option(s) {', '.join(options)}")
     if base.is_classifier(obj):
         task: str | None = "classifier"
     elif base.is_regressor(obj):
