@@ -39,9 +39,10 @@ def fmt(seconds: float) -> str:
 
 def main() -> None:
     os.environ["MODELPORT_HOME"] = tempfile.mkdtemp(prefix="mp-bench-")
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
     import modelport as mp
     from modelport_examples.credit import generate_applications, train_credit_model
-    from sklearn.ensemble import HistGradientBoostingClassifier
 
     rows: list[tuple[str, str, float, float]] = []
 
@@ -53,13 +54,30 @@ def main() -> None:
     p = mp.load("credit@production")
     one, many = X.head(1), X.head(10_000)
     one_records = one.to_dict("records")
-    rows.append(("credit pipeline", "1 row DataFrame", timed(lambda: model.predict_proba(one)),
-                 timed(lambda: p.predict_proba(one))))
-    rows.append(("credit pipeline", "1 row dict (JSON-like)",
-                 timed(lambda: model.predict_proba(pd.DataFrame(one_records))),
-                 timed(lambda: p.predict_proba(one_records))))
-    rows.append(("credit pipeline", "10k rows DataFrame", timed(lambda: model.predict_proba(many), 2.0, 5),
-                 timed(lambda: p.predict_proba(many), 2.0, 5)))
+    rows.append(
+        (
+            "credit pipeline",
+            "1 row DataFrame",
+            timed(lambda: model.predict_proba(one)),
+            timed(lambda: p.predict_proba(one)),
+        )
+    )
+    rows.append(
+        (
+            "credit pipeline",
+            "1 row dict (JSON-like)",
+            timed(lambda: model.predict_proba(pd.DataFrame(one_records))),
+            timed(lambda: p.predict_proba(one_records)),
+        )
+    )
+    rows.append(
+        (
+            "credit pipeline",
+            "10k rows DataFrame",
+            timed(lambda: model.predict_proba(many), 2.0, 5),
+            timed(lambda: p.predict_proba(many), 2.0, 5),
+        )
+    )
 
     # 2. A numeric model on numpy arrays (HistGradientBoosting, 100 trees, 20 features).
     rng = np.random.default_rng(0)
@@ -69,13 +87,28 @@ def main() -> None:
     mp.register(hgb, "hgb", sample=Xn)
     ph = mp.load("hgb")
     n1, n10k = Xn[:1], Xn[:10_000]
-    rows.append(("hgb numpy 20 feats", "1 row ndarray", timed(lambda: hgb.predict_proba(n1)),
-                 timed(lambda: ph.predict_proba(n1))))
-    rows.append(("hgb numpy 20 feats", "10k rows ndarray", timed(lambda: hgb.predict_proba(n10k), 2.0, 5),
-                 timed(lambda: ph.predict_proba(n10k), 2.0, 5)))
+    rows.append(
+        (
+            "hgb numpy 20 feats",
+            "1 row ndarray",
+            timed(lambda: hgb.predict_proba(n1)),
+            timed(lambda: ph.predict_proba(n1)),
+        )
+    )
+    rows.append(
+        (
+            "hgb numpy 20 feats",
+            "10k rows ndarray",
+            timed(lambda: hgb.predict_proba(n10k), 2.0, 5),
+            timed(lambda: ph.predict_proba(n10k), 2.0, 5),
+        )
+    )
 
     print(f"modelport {mp.__version__}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs")
-    print(f"{'model':<20} {'input':<24} {'raw model':>12} {'mp.load().predict':>18} {'ratio':>7} {'overhead':>12}")
+    print(
+        f"{'model':<20} {'input':<24} {'raw model':>12} {'mp.load().predict':>18} "
+        f"{'ratio':>7} {'overhead':>12}"
+    )
     for name, what, raw, ours in rows:
         print(f"{name:<20} {what:<24} {fmt(raw):>12} {fmt(ours):>18} {ours / raw:7.2f} {fmt(ours - raw):>12}")
 

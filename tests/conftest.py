@@ -74,7 +74,5 @@ def loan_frame(n: int = 400, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
     logit = -2 + 3 * debt - (income - 50000) / 40000 + (home_own == "RENT") * 0.5
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(int)
     income[rng.uniform(size=n) < 0.05] = np.nan
-    X = pd.DataFrame(
-        {"income": income, "debt_ratio": debt, "age": age, "home": home_own, "purpose": purpose}
-    )
+    X = pd.DataFrame({"income": income, "debt_ratio": debt, "age": age, "home": home_own, "purpose": purpose})
     return X, y

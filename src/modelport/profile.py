@@ -43,7 +43,9 @@ def profile_frame(df: Any) -> dict[str, Any]:
                     std=float(values.std(ddof=1)) if values.size > 1 else 0.0,
                     min=float(values.min()),
                     max=float(values.max()),
-                    quantiles={f"p{round(q * 100):02d}": float(v) for q, v in zip(QUANTILES, qs, strict=True)},
+                    quantiles={
+                        f"p{round(q * 100):02d}": float(v) for q, v in zip(QUANTILES, qs, strict=True)
+                    },
                 )
         else:
             stats["kind"] = "categorical"
@@ -52,7 +54,7 @@ def profile_frame(df: Any) -> dict[str, Any]:
             stats["top"] = {str(k): int(v) for k, v in top.items()}
             stats["other"] = int(counts.iloc[TOP_CATEGORIES:].sum())
         cols[str(name)] = stats
-    return {"rows": int(len(df)), "columns": cols}
+    return {"rows": len(df), "columns": cols}
 
 
 def fingerprint_frame(df: Any) -> str:

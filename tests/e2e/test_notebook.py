@@ -14,7 +14,9 @@ ROOT = Path(__file__).resolve().parents[2]
 @pytest.mark.slow
 def test_quickstart_notebook_runs(home: Path) -> None:
     nb = nbformat.read(ROOT / "examples" / "quickstart.ipynb", as_version=4)
-    NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(home.parent)}}).execute()
+    NotebookClient(
+        nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(home.parent)}}
+    ).execute()
     outputs = "\n".join(
         str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
         for cell in nb.cells

@@ -8,7 +8,6 @@ predict_proba exactly like the object the user trained, and read back its own mo
 from __future__ import annotations
 
 import re
-
 from pathlib import Path
 from typing import Any
 

@@ -41,7 +41,11 @@ def test_register_load_predict_every_container(home: Path) -> None:
         model, "credit", sample=X, metrics={"auc": 0.91}, tags={"team": "risk"}, alias="production"
     )
     assert (mv.name, mv.version, mv.aliases, mv.flavor, mv.task) == (
-        "credit", 1, ("production",), "sklearn", "classifier"
+        "credit",
+        1,
+        ("production",),
+        "sklearn",
+        "classifier",
     )
     assert mv.metrics == {"auc": 0.91} and mv.tags == {"team": "risk"}
     expected = model.predict_proba(X.head(20))
@@ -72,7 +76,9 @@ def test_record_has_environment_checksums_lineage_and_reference(home: Path) -> N
     assert stats["home"]["kind"] == "categorical" and sum(stats["home"]["top"].values()) == 300
     assert mv.reference["rows"] == 300
     # the same data gives the same fingerprint
-    assert mp.register(model, "credit", sample=X).lineage["data_fingerprint"] == mv.lineage["data_fingerprint"]
+    assert (
+        mp.register(model, "credit", sample=X).lineage["data_fingerprint"] == mv.lineage["data_fingerprint"]
+    )
 
 
 def test_reference_sample_is_capped(home: Path) -> None:
@@ -131,7 +137,10 @@ def test_aliases_move_and_are_listed(home: Path) -> None:
         mp.get("credit@staging")
     history = mp.default_client().meta.alias_history("credit")
     assert [(e["alias"], e["version"], e["previous_version"]) for e in history] == [
-        ("production", 3, None), ("staging", 2, None), ("production", 1, 3), ("staging", None, 2)
+        ("production", 3, None),
+        ("staging", 2, None),
+        ("production", 1, 3),
+        ("staging", None, 2),
     ]
 
 
@@ -235,12 +244,35 @@ def test_model_version_to_dict_is_json(home: Path) -> None:
 def test_public_surface() -> None:
     """The public API is explicit: adding or dropping a name is a deliberate change."""
     assert set(mp.__all__) == {
-        "AliasNotFound", "ArtifactTampered", "Client", "ColumnSpec", "DependencyMismatchWarning",
-        "ExtraColumnsWarning", "FlavorError", "InvalidReference", "ModelNotFound", "ModelSummary",
-        "ModelVersion", "ModelportError", "Predictor", "RegistrationError", "SchemaMismatch",
-        "Settings", "Signature", "StoreError", "TensorSpec", "__version__", "default_client",
-        "delete_alias", "get", "list_models", "list_versions", "load", "reference_sample",
-        "register", "set_alias",
+        "AliasNotFound",
+        "ArtifactTampered",
+        "Client",
+        "ColumnSpec",
+        "DependencyMismatchWarning",
+        "ExtraColumnsWarning",
+        "FlavorError",
+        "InvalidReference",
+        "ModelNotFound",
+        "ModelSummary",
+        "ModelVersion",
+        "ModelportError",
+        "Predictor",
+        "RegistrationError",
+        "SchemaMismatch",
+        "Settings",
+        "Signature",
+        "StoreError",
+        "TensorSpec",
+        "__version__",
+        "default_client",
+        "delete_alias",
+        "get",
+        "list_models",
+        "list_versions",
+        "load",
+        "reference_sample",
+        "register",
+        "set_alias",
     }
     for name in mp.__all__:
         assert hasattr(mp, name), name

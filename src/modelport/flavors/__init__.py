@@ -52,9 +52,7 @@ def for_file(path: Path, flavor: str | None = None) -> ModuleType:
         return get(matches[0])
     known = sorted({s for n in _ORDER for s in get(n).FILE_SUFFIXES})
     if matches:
-        raise FlavorError(
-            f"A {suffix} file could be {' or '.join(matches)}; pass --flavor to say which."
-        )
+        raise FlavorError(f"A {suffix} file could be {' or '.join(matches)}; pass --flavor to say which.")
     raise FlavorError(
         f"Cannot read a model from a {suffix or 'suffix-less'} file; known suffixes: "
         f"{', '.join(known)}. Pass --flavor to say which framework wrote it."

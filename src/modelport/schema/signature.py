@@ -142,9 +142,7 @@ def _as_tensor(sample: Any) -> np.ndarray | None:
     """numpy arrays, and array-likes such as CPU torch tensors, but not frames or records."""
     if isinstance(sample, np.ndarray):
         arr = sample
-    elif hasattr(sample, "__array__") and not hasattr(sample, "columns") and not hasattr(
-        sample, "schema"
-    ):
+    elif hasattr(sample, "__array__") and not hasattr(sample, "columns") and not hasattr(sample, "schema"):
         arr = np.asarray(sample)
     else:
         return None

@@ -21,7 +21,7 @@ from modelport.schema.signature import ColumnSpec, Signature, TensorSpec
 class Batch:
     """A validated batch: columns as numpy arrays in signature order (or one tensor)."""
 
-    __slots__ = ("signature", "columns", "n_rows", "tensor", "_frame")
+    __slots__ = ("_frame", "columns", "n_rows", "signature", "tensor")
 
     def __init__(
         self,
@@ -136,9 +136,7 @@ def coerce_column(arr: np.ndarray, spec: ColumnSpec) -> np.ndarray:
         if kind == "f":
             if np.isnan(arr).any():
                 raise _ColumnError(f"expected {t} without missing values, got {_nulls(arr)} null(s)")
-            raise _ColumnError(
-                f"expected {t}, got {arr.dtype.name} (floats are not converted to integers)"
-            )
+            raise _ColumnError(f"expected {t}, got {arr.dtype.name} (floats are not converted to integers)")
         raise _ColumnError(f"expected {t}, got {_describe(arr)}")
     if t == "bool":
         if kind == "b":

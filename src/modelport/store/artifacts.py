@@ -14,6 +14,7 @@ import shutil
 import tempfile
 import uuid
 from pathlib import Path
+from typing import Any
 
 from modelport.errors import ArtifactTampered, StoreError
 
@@ -81,7 +82,7 @@ class ArtifactStore:
         dest_url = f"{self.url}/{key}"
         try:
             fs.put(str(staging) + "/", f"{root}/{key}", recursive=True)
-        except Exception as exc:  # noqa: BLE001 - any backend failure is a store failure
+        except Exception as exc:
             raise StoreError(f"Could not upload artifacts to {dest_url}: {exc}") from exc
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -126,7 +127,7 @@ class ArtifactStore:
         self.cache_dir.mkdir(parents=True, exist_ok=True)
         return self.cache_dir
 
-    def _fs(self, url: str | None = None) -> tuple[object, str]:
+    def _fs(self, url: str | None = None) -> tuple[Any, str]:
         import fsspec
 
         fs, path = fsspec.core.url_to_fs(url or self.url)

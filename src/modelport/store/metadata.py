@@ -64,9 +64,7 @@ class MetadataStore:
                 with self.engine.begin() as conn:
                     self._lock(conn, name)
                     now = datetime.now(UTC)
-                    exists = conn.execute(
-                        select(db.models.c.name).where(db.models.c.name == name)
-                    ).first()
+                    exists = conn.execute(select(db.models.c.name).where(db.models.c.name == name)).first()
                     if not exists:
                         conn.execute(db.models.insert().values(name=name, description="", created_at=now))
                     latest = conn.execute(
@@ -97,13 +95,15 @@ class MetadataStore:
             current = self._alias_version(conn, name, alias)
             if current is None:
                 raise AliasNotFound(self._alias_missing_message(conn, name, alias))
-            conn.execute(
-                delete(db.aliases).where(db.aliases.c.name == name, db.aliases.c.alias == alias)
-            )
+            conn.execute(delete(db.aliases).where(db.aliases.c.name == name, db.aliases.c.alias == alias))
             conn.execute(
                 db.alias_events.insert().values(
-                    name=name, alias=alias, version=None, previous_version=current,
-                    at=datetime.now(UTC), reason=reason,
+                    name=name,
+                    alias=alias,
+                    version=None,
+                    previous_version=current,
+                    at=datetime.now(UTC),
+                    reason=reason,
                 )
             )
             return current
@@ -134,9 +134,13 @@ class MetadataStore:
                 ).scalar()
                 if version is None:
                     raise ModelNotFound(self._model_missing_message(conn, r.name))
-            row = conn.execute(
-                select(db.versions).where(db.versions.c.name == r.name, db.versions.c.version == version)
-            ).mappings().first()
+            row = (
+                conn.execute(
+                    select(db.versions).where(db.versions.c.name == r.name, db.versions.c.version == version)
+                )
+                .mappings()
+                .first()
+            )
             if row is None:
                 self._require_version(conn, r.name, version)
             assert row is not None
@@ -144,9 +148,13 @@ class MetadataStore:
 
     def list_versions(self, name: str) -> list[ModelVersion]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(db.versions).where(db.versions.c.name == name).order_by(db.versions.c.version)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(db.versions).where(db.versions.c.name == name).order_by(db.versions.c.version)
+                )
+                .mappings()
+                .all()
+            )
             if not rows:
                 raise ModelNotFound(self._model_missing_message(conn, name))
             return [self._to_version(conn, r) for r in rows]
@@ -159,9 +167,13 @@ class MetadataStore:
                     func.max(db.versions.c.version),
                     func.count(),
                     func.max(db.versions.c.created_at),
-                ).group_by(db.versions.c.name).order_by(db.versions.c.name)
+                )
+                .group_by(db.versions.c.name)
+                .order_by(db.versions.c.name)
             ).all()
-            alias_rows = conn.execute(select(db.aliases.c.name, db.aliases.c.alias, db.aliases.c.version)).all()
+            alias_rows = conn.execute(
+                select(db.aliases.c.name, db.aliases.c.alias, db.aliases.c.version)
+            ).all()
             flavors = self._latest_flavors(conn)
         by_name: dict[str, dict[str, int]] = {}
         for n, a, v in alias_rows:
@@ -173,9 +185,15 @@ class MetadataStore:
 
     def alias_history(self, name: str) -> list[dict[str, Any]]:
         with self.engine.connect() as conn:
-            rows = conn.execute(
-                select(db.alias_events).where(db.alias_events.c.name == name).order_by(db.alias_events.c.id)
-            ).mappings().all()
+            rows = (
+                conn.execute(
+                    select(db.alias_events)
+                    .where(db.alias_events.c.name == name)
+                    .order_by(db.alias_events.c.id)
+                )
+                .mappings()
+                .all()
+            )
         return [{**dict(r), "at": _utc(r["at"]).isoformat()} for r in rows]
 
     # --- helpers --------------------------------------------------------------------------------
@@ -214,7 +232,9 @@ class MetadataStore:
             return
         existing = list(
             conn.execute(
-                select(db.versions.c.version).where(db.versions.c.name == name).order_by(db.versions.c.version)
+                select(db.versions.c.version)
+                .where(db.versions.c.name == name)
+                .order_by(db.versions.c.version)
             ).scalars()
         )
         if not existing:
@@ -232,7 +252,9 @@ class MetadataStore:
 
     def _alias_missing_message(self, conn: Connection, name: str, alias: str) -> str:
         existing = list(
-            conn.execute(select(db.aliases.c.alias).where(db.aliases.c.name == name).order_by(db.aliases.c.alias)).scalars()
+            conn.execute(
+                select(db.aliases.c.alias).where(db.aliases.c.name == name).order_by(db.aliases.c.alias)
+            ).scalars()
         )
         if not existing:
             has_model = conn.execute(select(db.models.c.name).where(db.models.c.name == name)).first()
