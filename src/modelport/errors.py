@@ -41,6 +41,12 @@ class SchemaMismatch(ModelportError):
     status = 422
 
 
+class InvalidInput(ModelportError):
+    """A data file or payload is missing, in an unsupported format, or cannot be parsed."""
+
+    status = 400
+
+
 class FlavorError(ModelportError):
     """The model object or file is not supported, or its framework is missing."""
 

@@ -5,17 +5,24 @@ from __future__ import annotations
 import inspect
 import os
 import subprocess
+import sysconfig
 from pathlib import Path
 from typing import Any
 
 
 def caller_dir() -> Path:
-    """Folder of the first stack frame outside modelport (the user's script), else the cwd."""
+    """Folder of the user's calling script: the first stack frame outside modelport and outside
+    installed packages (so a CLI run or a notebook falls back to the working directory)."""
     here = Path(__file__).resolve().parent
+    libs = {Path(p).resolve() for p in (sysconfig.get_paths()["purelib"], sysconfig.get_paths()["stdlib"])}
     for frame in inspect.stack()[1:]:
         f = Path(frame.filename)
-        if f.is_file() and here not in f.resolve().parents:
-            return f.resolve().parent
+        if not f.is_file():
+            continue
+        parents = set(f.resolve().parents)
+        if here in parents or parents & libs:
+            continue
+        return f.resolve().parent
     return Path.cwd()
 
 

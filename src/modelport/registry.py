@@ -18,6 +18,7 @@ from typing import Any
 from modelport import flavors
 from modelport.errors import (
     DependencyMismatchWarning,
+    ExtraColumnsWarning,
     FlavorError,
     ModelportError,
     RegistrationError,
@@ -72,6 +73,8 @@ class Registry:
             raise RegistrationError(
                 f"Unknown flavor option(s) for {flavor_mod.NAME}: {', '.join(unknown)}; allowed: {allowed}."
             )
+        if signature is None and sample is not None:
+            sample = _model_features(model, sample)
         sig = _signature(signature, sample, model, flavor_mod)
         parent_ref = str(self.meta.resolve(parent).ref) if parent else None
         batch = prepare(sample, sig) if sample is not None else None
@@ -185,6 +188,34 @@ def _signature(given: Any, sample: Any, model: Any, flavor_mod: ModuleType) -> S
             "becomes the monitoring reference) or signature={...}."
         )
     return sig
+
+
+def _model_features(model: Any, sample: Any) -> Any:
+    """Keep only the columns the model was fitted on (``feature_names_in_``), in its order.
+
+    A training frame often carries the label or an id column; those must not become required
+    inputs. Columns the model needs but the sample lacks are a registration error.
+    """
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        return sample
+    names = [str(n) for n in names]
+    df = to_pandas_frame(sample)
+    cols = [str(c) for c in df.columns]
+    missing = [n for n in names if n not in cols]
+    if missing:
+        raise RegistrationError(f"The sample lacks column(s) the model was fitted on: {', '.join(missing)}.")
+    if cols == names:
+        return sample
+    extra = [c for c in cols if c not in names]
+    if extra:
+        warnings.warn(
+            f"Sample column(s) the model does not use are left out of the signature: "
+            f"{', '.join(extra[:20])}.",
+            ExtraColumnsWarning,
+            stacklevel=4,
+        )
+    return df[names]
 
 
 def _smoke_test(flavor_mod: ModuleType, path: Path, info: dict[str, Any], batch: Any) -> None:

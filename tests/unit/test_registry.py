@@ -174,7 +174,7 @@ def test_tampered_artifact_is_refused(home: Path) -> None:
 def test_failed_registration_leaves_nothing(home: Path) -> None:
     model, X, _ = credit_pipeline()
     mp.register(model, "credit", sample=X)
-    with pytest.raises(mp.RegistrationError, match="columns are missing"):  # sample lacks a feature
+    with pytest.raises(mp.RegistrationError, match="fitted on: home"):  # sample lacks a feature
         mp.register(model, "credit", sample=X.drop(columns=["home"]))
     with pytest.raises(mp.SchemaMismatch, match="Missing 1 input column"):
         mp.register(model, "credit", sample=X, signature={"nope": "float64"})
@@ -251,6 +251,7 @@ def test_public_surface() -> None:
         "DependencyMismatchWarning",
         "ExtraColumnsWarning",
         "FlavorError",
+        "InvalidInput",
         "InvalidReference",
         "ModelNotFound",
         "ModelSummary",
@@ -278,3 +279,22 @@ def test_public_surface() -> None:
         assert hasattr(mp, name), name
     for name in ("register", "load", "get", "set_alias", "delete_alias", "list_models"):
         assert getattr(mp, name).__doc__
+
+
+def test_label_and_id_columns_in_the_sample_stay_out_of_the_signature(home: Path) -> None:
+    model, X, y = credit_pipeline()
+    train = X.assign(defaulted=y, application_id=range(len(X)))
+    with pytest.warns(mp.ExtraColumnsWarning, match="defaulted, application_id"):
+        mv = mp.register(model, "credit", sample=train)
+    assert mv.signature.names == list(X.columns)
+    assert list(mp.reference_sample("credit").columns) == list(X.columns)
+    with pytest.raises(mp.RegistrationError, match=r"lacks column.*fitted on: age"):
+        mp.register(model, "credit", sample=X.drop(columns=["age"]))
+
+
+def test_unwritable_home_is_a_store_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("MODELPORT_HOME", str(blocker / "home"))
+    with pytest.raises(mp.StoreError, match="Set MODELPORT_HOME to a writable folder"):
+        mp.list_models()

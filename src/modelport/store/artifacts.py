@@ -62,7 +62,13 @@ class ArtifactStore:
         self.is_local = "://" not in url
         if self.is_local:
             self.root = Path(url).expanduser()
-            self.root.mkdir(parents=True, exist_ok=True)
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"Cannot create the artifact folder {self.root}: {exc.strerror}. "
+                    "Set MODELPORT_HOME or MODELPORT_ARTIFACTS to a writable folder."
+                ) from exc
 
     def new_staging_dir(self) -> Path:
         """An empty folder to write a version into; on local stores it sits on the same disk."""

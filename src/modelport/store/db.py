@@ -27,6 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import make_url
 
+from modelport.errors import StoreError
+
 metadata = MetaData()
 
 migrations = Table(
@@ -104,7 +106,14 @@ def make_engine(url: str) -> Engine:
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+            folder = Path(parsed.database).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"Cannot create the folder {folder} for the metadata database: {exc.strerror}. "
+                    "Set MODELPORT_HOME to a writable folder."
+                ) from exc
         engine = create_engine(url, connect_args={"timeout": 60})
         event.listen(engine, "connect", _sqlite_on_connect)
         event.listen(engine, "begin", _sqlite_begin)
