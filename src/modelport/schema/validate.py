@@ -21,7 +21,7 @@ from modelport.schema.signature import ColumnSpec, Signature, TensorSpec
 class Batch:
     """A validated batch: columns as numpy arrays in signature order (or one tensor)."""
 
-    __slots__ = ("_frame", "columns", "n_rows", "signature", "tensor")
+    __slots__ = ("_columns", "_frame", "n_rows", "signature", "tensor")
 
     def __init__(
         self,
@@ -32,10 +32,18 @@ class Batch:
         frame: Any = None,
     ) -> None:
         self.signature = signature
-        self.columns = columns or {}
+        self._columns = columns if columns is not None or frame is not None else {}
         self.n_rows = n_rows
         self.tensor = tensor
         self._frame = frame
+
+    @property
+    def columns(self) -> dict[str, np.ndarray]:
+        """Column name -> numpy array, in signature order (taken from the frame on first use)."""
+        if self._columns is None:
+            frame = self._frame
+            self._columns = {n: frame[n].to_numpy() for n in self.signature.names}
+        return self._columns
 
     def to_pandas(self) -> Any:
         """A DataFrame in signature order; categorical columns get their training categories."""
@@ -57,6 +65,8 @@ class Batch:
         """A 2-d array (rows x columns in signature order), or the tensor as given."""
         if self.tensor is not None:
             return self.tensor if dtype is None else self.tensor.astype(dtype, copy=False)
+        if self._columns is None:
+            return np.asarray(self._frame.to_numpy(dtype=dtype))
         cols = [self.columns[n] for n in self.signature.names]
         if not cols:
             return np.empty((self.n_rows, 0), dtype=dtype or np.float64)
@@ -76,6 +86,10 @@ def prepare(data: Any, signature: Signature) -> Batch:
     """
     if signature.tensor is not None:
         return _prepare_tensor(data, signature)
+    if kind_of(data) == "pandas":
+        fast = _prepare_typed_frame(data, signature)
+        if fast is not None:
+            return fast
     names = signature.names
     arrays, extra, n_rows = column_arrays(data, names)
     missing = [n for n in names if n not in arrays]
@@ -86,11 +100,7 @@ def prepare(data: Any, signature: Signature) -> Batch:
             [{"column": n, "error": "missing"} for n in missing],
         )
     if extra:
-        warnings.warn(
-            f"Ignoring column(s) the model does not use: {', '.join(extra[:20])}.",
-            ExtraColumnsWarning,
-            stacklevel=3,
-        )
+        _warn_extra(extra)
     out: dict[str, np.ndarray] = {}
     problems: list[dict[str, object]] = []
     unchanged = True
@@ -110,6 +120,45 @@ def prepare(data: Any, signature: Signature) -> Batch:
     if unchanged and kind_of(data) == "pandas" and _frame_dtypes_fit(data, signature):
         frame = data if list(data.columns) == names else data[names]
     return Batch(signature, out, n_rows, frame=frame)
+
+
+def _warn_extra(extra: list[str]) -> None:
+    warnings.warn(
+        f"Ignoring column(s) the model does not use: {', '.join(extra[:20])}.",
+        ExtraColumnsWarning,
+        stacklevel=4,
+    )
+
+
+def _prepare_typed_frame(df: Any, signature: Signature) -> Batch | None:
+    """The hot path for DataFrames whose dtypes already are the signature's: check dtypes only.
+
+    Values need no scan: numpy int/bool columns cannot hold nulls and pandas string/categorical
+    dtypes hold only text. Anything else (object columns, other dtypes) takes the full path.
+    """
+    import pandas as pd
+
+    dtypes = dict(zip(df.columns, df.dtypes, strict=True))
+    for spec in signature.columns or ():
+        dtype = dtypes.get(spec.name)
+        if dtype is None:
+            return None
+        t = spec.type
+        if t == "string":
+            ok = isinstance(dtype, pd.StringDtype)
+        elif t == "category":
+            ok = isinstance(dtype, pd.CategoricalDtype)
+        elif t == "datetime":
+            ok = isinstance(dtype, np.dtype) and dtype.kind == "M"
+        else:
+            ok = isinstance(dtype, np.dtype) and dtype.name == t
+        if not ok:
+            return None
+    names = signature.names
+    if len(dtypes) != len(names):
+        _warn_extra([str(c) for c in df.columns if c not in signature._index])
+    frame = df if list(df.columns) == names else df[names]
+    return Batch(signature, None, len(df), frame=frame)
 
 
 class _ColumnError(Exception):
