@@ -18,17 +18,22 @@ import numpy as np
 import pandas as pd
 
 
-def timed(fn: Callable[[], Any], min_time: float = 1.0, min_reps: int = 20) -> float:
-    """Median seconds per call."""
+def compare(
+    raw: Callable[[], Any], ours: Callable[[], Any], min_time: float = 2.0, min_reps: int = 20
+) -> tuple[float, float]:
+    """Median seconds per call of both, measured in alternation so machine noise hits both."""
     for _ in range(5):
-        fn()
-    samples: list[float] = []
+        raw()
+        ours()
+    a: list[float] = []
+    b: list[float] = []
     start = time.perf_counter()
-    while len(samples) < min_reps or time.perf_counter() - start < min_time:
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+    while len(a) < min_reps or time.perf_counter() - start < min_time:
+        for fn, out in ((raw, a), (ours, b)):
+            t0 = time.perf_counter()
+            fn()
+            out.append(time.perf_counter() - t0)
+    return statistics.median(a), statistics.median(b)
 
 
 def fmt(seconds: float) -> str:
@@ -58,24 +63,23 @@ def main() -> None:
         (
             "credit pipeline",
             "1 row DataFrame",
-            timed(lambda: model.predict_proba(one)),
-            timed(lambda: p.predict_proba(one)),
+            *compare(lambda: model.predict_proba(one), lambda: p.predict_proba(one)),
         )
     )
     rows.append(
         (
             "credit pipeline",
             "1 row dict (JSON-like)",
-            timed(lambda: model.predict_proba(pd.DataFrame(one_records))),
-            timed(lambda: p.predict_proba(one_records)),
+            *compare(
+                lambda: model.predict_proba(pd.DataFrame(one_records)), lambda: p.predict_proba(one_records)
+            ),
         )
     )
     rows.append(
         (
             "credit pipeline",
             "10k rows DataFrame",
-            timed(lambda: model.predict_proba(many), 2.0, 5),
-            timed(lambda: p.predict_proba(many), 2.0, 5),
+            *compare(lambda: model.predict_proba(many), lambda: p.predict_proba(many), 2.0, 5),
         )
     )
 
@@ -91,16 +95,14 @@ def main() -> None:
         (
             "hgb numpy 20 feats",
             "1 row ndarray",
-            timed(lambda: hgb.predict_proba(n1)),
-            timed(lambda: ph.predict_proba(n1)),
+            *compare(lambda: hgb.predict_proba(n1), lambda: ph.predict_proba(n1)),
         )
     )
     rows.append(
         (
             "hgb numpy 20 feats",
             "10k rows ndarray",
-            timed(lambda: hgb.predict_proba(n10k), 2.0, 5),
-            timed(lambda: ph.predict_proba(n10k), 2.0, 5),
+            *compare(lambda: hgb.predict_proba(n10k), lambda: ph.predict_proba(n10k), 2.0, 5),
         )
     )
 

@@ -183,3 +183,14 @@ def test_no_warning_for_exact_input() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         prepare(frame(), SIG)
+
+
+def test_uniform_numeric_matrix_passes_through_without_copy() -> None:
+    sig = infer_signature(np.zeros((2, 3)))
+    arr = np.ones((4, 3))
+    batch = prepare(arr, sig)
+    assert batch.to_numpy() is arr
+    np.testing.assert_array_equal(batch.columns["x1"], arr[:, 1])
+    ints = prepare(np.ones((4, 3), dtype=np.int32), sig)  # widened to the signature's float64
+    assert ints.to_numpy().dtype == np.float64
+    assert list(prepare(arr, sig).to_pandas().columns) == ["x0", "x1", "x2"]

@@ -21,7 +21,7 @@ from modelport.schema.signature import ColumnSpec, Signature, TensorSpec
 class Batch:
     """A validated batch: columns as numpy arrays in signature order (or one tensor)."""
 
-    __slots__ = ("_columns", "_frame", "n_rows", "signature", "tensor")
+    __slots__ = ("_columns", "_frame", "_matrix", "n_rows", "signature", "tensor")
 
     def __init__(
         self,
@@ -30,9 +30,12 @@ class Batch:
         n_rows: int = 0,
         tensor: np.ndarray | None = None,
         frame: Any = None,
+        matrix: np.ndarray | None = None,
     ) -> None:
         self.signature = signature
-        self._columns = columns if columns is not None or frame is not None else {}
+        self._matrix = matrix
+        lazy = frame is not None or matrix is not None
+        self._columns = columns if columns is not None or lazy else {}
         self.n_rows = n_rows
         self.tensor = tensor
         self._frame = frame
@@ -41,8 +44,11 @@ class Batch:
     def columns(self) -> dict[str, np.ndarray]:
         """Column name -> numpy array, in signature order (taken from the frame on first use)."""
         if self._columns is None:
-            frame = self._frame
-            self._columns = {n: frame[n].to_numpy() for n in self.signature.names}
+            names = self.signature.names
+            if self._matrix is not None:
+                self._columns = {n: self._matrix[:, i] for i, n in enumerate(names)}
+            else:
+                self._columns = {n: self._frame[n].to_numpy() for n in names}
         return self._columns
 
     def to_pandas(self) -> Any:
@@ -65,6 +71,8 @@ class Batch:
         """A 2-d array (rows x columns in signature order), or the tensor as given."""
         if self.tensor is not None:
             return self.tensor if dtype is None else self.tensor.astype(dtype, copy=False)
+        if self._matrix is not None:
+            return self._matrix if dtype is None else self._matrix.astype(dtype, copy=False)
         if self._columns is None:
             return np.asarray(self._frame.to_numpy(dtype=dtype))
         cols = [self.columns[n] for n in self.signature.names]
@@ -86,8 +94,9 @@ def prepare(data: Any, signature: Signature) -> Batch:
     """
     if signature.tensor is not None:
         return _prepare_tensor(data, signature)
-    if kind_of(data) == "pandas":
-        fast = _prepare_typed_frame(data, signature)
+    kind = kind_of(data)
+    if kind in ("pandas", "numpy"):
+        fast = (_prepare_typed_frame if kind == "pandas" else _prepare_matrix)(data, signature)
         if fast is not None:
             return fast
     names = signature.names
@@ -159,6 +168,25 @@ def _prepare_typed_frame(df: Any, signature: Signature) -> Batch | None:
         _warn_extra([str(c) for c in df.columns if c not in signature._index])
     frame = df if list(df.columns) == names else df[names]
     return Batch(signature, None, len(df), frame=frame)
+
+
+def _prepare_matrix(data: Any, signature: Signature) -> Batch | None:
+    """The hot path for a 2-d numeric array whose columns all share one numeric type: no split."""
+    arr = np.asarray(data)
+    width = len(signature.names)
+    if arr.ndim == 1 and arr.shape[0] == width:
+        arr = arr.reshape(1, -1)
+    if arr.ndim != 2 or arr.shape[1] != width:
+        return None
+    types = {c.type for c in signature.columns or ()}
+    if len(types) != 1:
+        return None
+    t = types.pop()
+    if arr.dtype.name != t:
+        if not (t.startswith("float") and arr.dtype.kind in "iubf"):
+            return None
+        arr = arr.astype(t)
+    return Batch(signature, None, arr.shape[0], matrix=arr)
 
 
 class _ColumnError(Exception):
