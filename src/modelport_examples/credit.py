@@ -20,19 +20,6 @@ import pandas as pd
 TARGET = "default"
 ID_COLUMN = "application_id"
 CATEGORICAL = ["home_ownership", "purpose"]
-NUMERIC = [
-    "age",
-    "annual_income",
-    "employment_length",
-    "loan_amount",
-    "term_months",
-    "debt_to_income",
-    "credit_history_years",
-    "delinquencies_2y",
-    "open_accounts",
-    "revolving_utilization",
-    "inquiries_6m",
-]
 FEATURES = [
     "age",
     "annual_income",
@@ -48,6 +35,7 @@ FEATURES = [
     "revolving_utilization",
     "inquiries_6m",
 ]
+NUMERIC = [f for f in FEATURES if f not in CATEGORICAL]
 
 _PURPOSES = {  # share of applications, effect on the default log-odds
     "debt_consolidation": (0.44, 0.15),

@@ -12,12 +12,12 @@ from contextlib import contextmanager, nullcontext
 from typing import Annotated, Any
 
 import typer
-from rich import box
 from rich.markup import escape
 from rich.table import Table
 
 import modelport as mp
 from modelport.cli.output import console, err_console, print_json, seconds
+from modelport.cli.render import titled_table
 from modelport.errors import ModelNotFound
 
 MODEL = "credit"
@@ -168,14 +168,7 @@ def _save_new_applications(new: Any, home: Any) -> Any:
 
 
 def _scored_table(rows: Any, p_default: Any, decisions: list[str]) -> Table:
-    table = Table(
-        title=f"First {len(rows)} of the new applications",
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-        pad_edge=False,
-    )
+    table = titled_table(f"First {len(rows)} of the new applications", pad_edge=False)
     for col, justify in (
         ("application", "left"),
         ("income", "right"),

@@ -17,14 +17,15 @@ from modelport.store.metadata import ModelSummary
 SHORT_SHA = 12
 
 
-def models_table(models: list[ModelSummary]) -> Table:
-    table = Table(
-        title="Registered models",
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
+def titled_table(title: str, **kwargs: Any) -> Table:
+    """The one table style of the CLI: bold header, left title, a rule under the header."""
+    return Table(
+        title=title, title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, **kwargs
     )
+
+
+def models_table(models: list[ModelSummary]) -> Table:
+    table = titled_table("Registered models")
     table.add_column("name", style="bold")
     table.add_column("latest", justify="right")
     table.add_column("versions", justify="right")
@@ -44,13 +45,7 @@ def models_table(models: list[ModelSummary]) -> Table:
 
 
 def versions_table(name: str, versions: list[ModelVersion]) -> Table:
-    table = Table(
-        title=f"Versions of {escape(name)}",
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-    )
+    table = titled_table(f"Versions of {escape(name)}")
     table.add_column("version", justify="right", style="bold")
     table.add_column("aliases", style="cyan", no_wrap=True)
     table.add_column("created", no_wrap=True)
@@ -102,13 +97,7 @@ def signature_table(mv: ModelVersion) -> Table:
         return table
     stats = mv.reference.get("columns", {})
     cols = sig.columns or ()
-    table = Table(
-        title=f"Signature ({len(cols)} columns)",
-        title_justify="left",
-        header_style="bold",
-        box=box.SIMPLE_HEAD,
-        show_edge=False,
-    )
+    table = titled_table(f"Signature ({len(cols)} columns)")
     table.add_column("column", style="bold")
     table.add_column("type")
     table.add_column("nulls", justify="right")
@@ -121,9 +110,7 @@ def signature_table(mv: ModelVersion) -> Table:
 
 
 def files_table(files: dict[str, str]) -> Table:
-    table = Table(
-        title="Files", title_justify="left", header_style="bold", box=box.SIMPLE_HEAD, show_edge=False
-    )
+    table = titled_table("Files")
     table.add_column("path")
     table.add_column("sha256")
     for path, digest in sorted(files.items()):
