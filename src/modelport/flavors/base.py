@@ -13,6 +13,7 @@ A flavor module (``modelport.flavors.<name>``) defines::
     def load(path, info) -> LoadedModel
     def read_file(path) -> object      # a model object from a user's file
     def signature_from_model(obj) -> Signature | None   # optional: when no sample is given
+    def to_onnx(raw, signature, sample, info) -> Converted   # optional: the compiled twin
 
 The framework is imported only inside these functions, so ``import modelport`` stays light and
 a missing framework only matters to the models that need it.
@@ -37,6 +38,26 @@ class Saved:
     task: str | None  # "classifier" | "regressor" | None
     info: dict[str, Any] = field(default_factory=dict)
     packages: tuple[str, ...] = ()
+
+
+@dataclass
+class Converted:
+    """An ONNX twin of a model, as a flavor's ``to_onnx`` returns it.
+
+    The graph takes the signature's columns as inputs: either one input per column (named like the
+    column, shape (n, 1)) or one 2-d input holding all columns in signature order, or the tensor.
+    ``task`` and ``classes`` say how to read its outputs (see the onnx flavor's ``save`` options);
+    ``notes`` tell the user what the conversion did (e.g. "tree thresholds kept in double").
+    """
+
+    model: Any  # onnx.ModelProto
+    task: str | None
+    classes: list[Any] | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+class ConversionUnsupported(FlavorError):
+    """The model (or a step of it) has no ONNX converter; the native runtime keeps working."""
 
 
 class LoadedModel(Protocol):
