@@ -54,6 +54,7 @@ __all__ = [
     "StoreError",
     "TensorSpec",
     "__version__",
+    "compile",
     "default_client",
     "delete_alias",
     "get",
@@ -106,12 +107,35 @@ def register(
     )
 
 
-def load(ref: str) -> Predictor:
+def load(ref: str, runtime: str = "auto") -> Predictor:
     """A :class:`Predictor` for ``name`` (latest), ``name:VERSION`` or ``name@ALIAS``.
+
+    ``runtime``: "auto" (default) runs the compiled ONNX twin when one passed its parity gate
+    (see :func:`compile`) and the native framework otherwise; "native" or "onnx" force one.
 
     >>> mp.load("credit@production").predict(df)   # doctest: +SKIP
     """
-    return default_client().registry.load(ref)
+    return default_client().registry.load(ref, runtime=runtime)
+
+
+def compile(ref: str, *, data: Any = None, rtol: float = 1e-5, min_label_agreement: float = 0.9999) -> Any:
+    """Convert a version to ONNX, gate it on parity and store the twin with the version.
+
+    Returns the :class:`~modelport.edge.ParityReport`. Parity is checked on ``data`` (default: the
+    reference sample stored at registration). Once a twin passed, ``load(ref)`` runs it.
+
+    >>> report = mp.compile("credit:3")   # doctest: +SKIP
+    >>> report.passed, report.max_rel_diff   # doctest: +SKIP
+    (True, 1.2e-07)
+    """
+    from modelport.edge import Tolerance, compile_version
+
+    return compile_version(
+        default_client().registry,
+        ref,
+        data=data,
+        tolerance=Tolerance(rtol=rtol, min_label_agreement=min_label_agreement),
+    )
 
 
 def get(ref: str) -> ModelVersion:

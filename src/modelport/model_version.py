@@ -15,7 +15,8 @@ class ModelVersion:
 
     ``files`` maps each artifact file (relative path) to its sha256; ``reference`` holds the
     reference-sample summary statistics (``reference["columns"]``) and row count, the sample
-    itself is the artifact file ``reference.parquet``.
+    itself is the artifact file ``reference.parquet``. ``compiled`` maps a runtime ("onnx") to
+    whether its twin passed the parity gate (see ``modelport compile``).
     """
 
     name: str
@@ -35,6 +36,7 @@ class ModelVersion:
     files: dict[str, str] = field(default_factory=dict)
     lineage: dict[str, Any] = field(default_factory=dict)
     reference: dict[str, Any] = field(default_factory=dict)
+    compiled: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ref(self) -> str:
@@ -60,5 +62,6 @@ class ModelVersion:
             "files": dict(self.files),
             "lineage": dict(self.lineage),
             "reference": dict(self.reference),
+            "compiled": dict(self.compiled),
             "artifact_uri": self.artifact_uri,
         }

@@ -20,14 +20,15 @@ class Predictor:
     array([0, 1, 0])
     """
 
-    def __init__(self, model_version: ModelVersion, loaded: LoadedModel) -> None:
+    def __init__(self, model_version: ModelVersion, loaded: LoadedModel, runtime: str = "native") -> None:
         self.model_version = model_version
+        self.runtime = runtime
         self.signature = model_version.signature
         self._model = loaded
 
     @property
     def raw(self) -> Any:
-        """The framework's own model object (an sklearn Pipeline, an xgboost Booster, ...)."""
+        """The runtime's model object (an sklearn Pipeline, an xgboost Booster, an ORT session...)."""
         return self._model.raw
 
     @property
@@ -74,4 +75,5 @@ class Predictor:
         return labels_from_proba(proba, self.classes), proba
 
     def __repr__(self) -> str:
-        return f"<Predictor {self.model_version.ref} flavor={self.model_version.flavor}>"
+        mv = self.model_version
+        return f"<Predictor {mv.ref} flavor={mv.flavor} runtime={self.runtime}>"

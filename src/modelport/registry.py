@@ -20,6 +20,7 @@ from modelport.errors import (
     DependencyMismatchWarning,
     ExtraColumnsWarning,
     FlavorError,
+    ModelNotFound,
     ModelportError,
     RegistrationError,
     SchemaMismatch,
@@ -38,6 +39,7 @@ from modelport.store.metadata import ModelSummary
 REFERENCE_ROWS = 100_000
 MODEL_DIR = "model"
 REFERENCE_FILE = "reference.parquet"
+RUNTIMES = ("auto", "native", "onnx")
 
 
 class Registry:
@@ -129,8 +131,19 @@ class Registry:
     def get(self, ref: str | ModelRef) -> ModelVersion:
         return self.meta.resolve(ref)
 
-    def load(self, ref: str | ModelRef | ModelVersion) -> Predictor:
+    def load(self, ref: str | ModelRef | ModelVersion, runtime: str = "auto") -> Predictor:
+        """A Predictor. ``runtime``: "native" (the framework), "onnx" (the compiled twin, which
+        must have passed its parity gate) or "auto" (the twin when it passed, else native)."""
+        if runtime not in RUNTIMES:
+            raise ModelportError(f"Unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}.")
         mv = ref if isinstance(ref, ModelVersion) else self.meta.resolve(ref)
+        if runtime != "native":
+            twin = self._load_twin(mv, required=runtime == "onnx")
+            if twin is not None:
+                return twin
+        return self._load_native(mv)
+
+    def _load_native(self, mv: ModelVersion) -> Predictor:
         flavor_mod = flavors.get(mv.flavor)
         fmt = int(mv.flavor_info.get("format_version", 1))
         if fmt > flavor_mod.FORMAT_VERSION:
@@ -140,13 +153,29 @@ class Registry:
             )
         _warn_on_version_drift(mv)
         root = self.artifacts.local_copy(mv.artifact_uri, mv.files, f"'{mv.ref}'")
+        return Predictor(mv, _load_flavor(flavor_mod, root / MODEL_DIR, mv.flavor_info, mv.ref))
+
+    def _load_twin(self, mv: ModelVersion, required: bool) -> Predictor | None:
+        twin = self.meta.get_compiled(mv.name, mv.version, "onnx")
+        if twin is None or not twin["passed"]:
+            if not required:
+                return None
+            why = "its ONNX twin failed the parity gate" if twin else "it has no ONNX twin"
+            raise ModelNotFound(
+                f"Cannot load '{mv.ref}' with runtime='onnx': {why}. Run `modelport compile {mv.ref}` "
+                "(see its parity report), or use runtime='native'."
+            )
         try:
-            loaded = flavor_mod.load(root / MODEL_DIR, mv.flavor_info)
-        except ModelportError:
-            raise
-        except Exception as exc:
-            raise FlavorError(f"Loading '{mv.ref}' ({mv.flavor}) failed: {exc}") from exc
-        return Predictor(mv, loaded)
+            root = self.artifacts.local_copy(
+                twin["artifact_uri"], twin["files"], f"the ONNX twin of '{mv.ref}'"
+            )
+            loaded = _load_flavor(flavors.get("onnx"), root / MODEL_DIR, twin["info"], mv.ref)
+        except ModelportError as exc:
+            if required:
+                raise
+            warnings.warn(f"Using the native runtime: {exc.message}", RuntimeWarning, stacklevel=3)
+            return None
+        return Predictor(mv, loaded, runtime="onnx")
 
     def reference_sample(self, ref: str | ModelRef | ModelVersion) -> Any:
         """The stored reference sample (a pandas DataFrame), or None for tensor models."""
@@ -188,6 +217,15 @@ def _signature(given: Any, sample: Any, model: Any, flavor_mod: ModuleType) -> S
             "becomes the monitoring reference) or signature={...}."
         )
     return sig
+
+
+def _load_flavor(flavor_mod: ModuleType, path: Path, info: dict[str, Any], ref: str) -> Any:
+    try:
+        return flavor_mod.load(path, info)
+    except ModelportError:
+        raise
+    except Exception as exc:
+        raise FlavorError(f"Loading '{ref}' ({flavor_mod.NAME}) failed: {exc}") from exc
 
 
 def _model_features(model: Any, sample: Any) -> Any:

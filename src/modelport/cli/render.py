@@ -80,11 +80,20 @@ def version_detail(mv: ModelVersion) -> RenderableType:
         ("environment", _environment(mv.environment)),
         ("lineage", _lineage(mv.lineage)),
         ("reference", _reference(mv.reference)),
+        ("compiled", _compiled(mv.compiled)),
         ("artifacts", mv.artifact_uri),
     ]
     for key, value in rows:
         facts.add_row(key, escape(value))
     return Group(head, facts, Text(""), signature_table(mv), Text(""), files_table(mv.files))
+
+
+def _compiled(compiled: dict[str, dict[str, Any]]) -> str:
+    if not compiled:
+        return "- (native runtime only; see `modelport compile`)"
+    return ", ".join(
+        f"{rt} twin, parity {'passed' if c['passed'] else 'FAILED (not used)'}" for rt, c in compiled.items()
+    )
 
 
 def signature_table(mv: ModelVersion) -> Table:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     DateTime,
     Engine,
@@ -88,6 +89,22 @@ alias_events = Table(
     Column("previous_version", Integer),
     Column("at", DateTime(timezone=True), nullable=False),
     Column("reason", Text, nullable=False, default=""),
+)
+
+
+compiled = Table(
+    "mp_compiled",
+    metadata,
+    Column("name", String(128), primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("runtime", String(32), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("artifact_uri", Text, nullable=False),
+    Column("files", JSON, nullable=False),
+    Column("info", JSON, nullable=False),
+    Column("report", JSON, nullable=False),
+    Column("passed", Boolean, nullable=False),
+    ForeignKeyConstraint(["name", "version"], ["mp_model_versions.name", "mp_model_versions.version"]),
 )
 
 

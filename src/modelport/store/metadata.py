@@ -117,6 +117,41 @@ class MetadataStore:
                 .values(description=description)
             )
 
+    def put_compiled(self, name: str, version: int, runtime: str, record: dict[str, Any]) -> str | None:
+        """Store (or replace) a compiled twin of a version; returns the replaced twin's URI."""
+        key = (
+            (db.compiled.c.name == name)
+            & (db.compiled.c.version == version)
+            & (db.compiled.c.runtime == runtime)
+        )
+        with self.engine.begin() as conn:
+            self._lock(conn, name)
+            self._require_version(conn, name, version)
+            old = conn.execute(select(db.compiled.c.artifact_uri).where(key)).scalar()
+            conn.execute(delete(db.compiled).where(key))
+            conn.execute(
+                db.compiled.insert().values(
+                    **record, name=name, version=version, runtime=runtime, created_at=datetime.now(UTC)
+                )
+            )
+        return old
+
+    def get_compiled(self, name: str, version: int, runtime: str) -> dict[str, Any] | None:
+        """The stored twin of a version for ``runtime`` (artifact_uri, files, info, report, passed)."""
+        with self.engine.connect() as conn:
+            row = (
+                conn.execute(
+                    select(db.compiled).where(
+                        db.compiled.c.name == name,
+                        db.compiled.c.version == version,
+                        db.compiled.c.runtime == runtime,
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return None if row is None else {**dict(row), "created_at": _utc(row["created_at"])}
+
     # --- reads ----------------------------------------------------------------------------------
     def resolve(self, ref: str | ModelRef) -> ModelVersion:
         """The version a reference points at: ``name`` (latest), ``name:N`` or ``name@alias``."""
@@ -285,6 +320,14 @@ class MetadataStore:
             .where(db.aliases.c.name == row["name"], db.aliases.c.version == row["version"])
             .order_by(db.aliases.c.alias)
         ).scalars()
+        compiled = {
+            r.runtime: {"passed": bool(r.passed), "created_at": _utc(r.created_at).isoformat()}
+            for r in conn.execute(
+                select(db.compiled.c.runtime, db.compiled.c.passed, db.compiled.c.created_at).where(
+                    db.compiled.c.name == row["name"], db.compiled.c.version == row["version"]
+                )
+            )
+        }
         return ModelVersion(
             name=row["name"],
             version=row["version"],
@@ -303,6 +346,7 @@ class MetadataStore:
             files=dict(row["files"]),
             lineage=dict(row["lineage"]),
             reference=dict(row["reference"]),
+            compiled=compiled,
         )
 
 

@@ -21,8 +21,13 @@ def _0001_initial(conn: Connection) -> None:
     )
 
 
+def _0002_compiled(conn: Connection) -> None:
+    db.metadata.create_all(conn, tables=[db.compiled], checkfirst=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _0001_initial),
+    ("0002_compiled_twins", _0002_compiled),
 ]
 
 
