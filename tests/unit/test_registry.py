@@ -265,6 +265,7 @@ def test_public_surface() -> None:
         "StoreError",
         "TensorSpec",
         "__version__",
+        "compile",
         "default_client",
         "delete_alias",
         "get",
