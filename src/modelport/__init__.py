@@ -3,14 +3,16 @@
 >>> import modelport as mp                                            # doctest: +SKIP
 >>> mv = mp.register(model, "credit", sample=X_train, alias="production")  # doctest: +SKIP
 >>> mp.load("credit@production").predict(X_new)                      # doctest: +SKIP
+
+Names are imported on first use, so that ``import modelport.edge`` (the edge runtime) needs
+only numpy and onnxruntime, while ``import modelport`` stays quick.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from modelport.client import Client, default_client
-from modelport.config import Settings
 from modelport.errors import (
     AliasNotFound,
     ArtifactTampered,
@@ -25,12 +27,53 @@ from modelport.errors import (
     SchemaMismatch,
     StoreError,
 )
-from modelport.model_version import ModelVersion
-from modelport.predictor import Predictor
-from modelport.schema import ColumnSpec, Signature, TensorSpec
-from modelport.store.metadata import ModelSummary
+
+if TYPE_CHECKING:
+    from modelport.api import (
+        compile,
+        delete_alias,
+        get,
+        list_models,
+        list_versions,
+        load,
+        reference_sample,
+        register,
+        set_alias,
+    )
+    from modelport.client import Client, default_client
+    from modelport.config import Settings
+    from modelport.model_version import ModelVersion
+    from modelport.predictor import Predictor
+    from modelport.schema import ColumnSpec, Signature, TensorSpec
+    from modelport.store.metadata import ModelSummary
 
 __version__ = "0.1.0"
+
+_LAZY = {
+    "Client": "modelport.client",
+    "default_client": "modelport.client",
+    "Settings": "modelport.config",
+    "ModelVersion": "modelport.model_version",
+    "Predictor": "modelport.predictor",
+    "ColumnSpec": "modelport.schema",
+    "Signature": "modelport.schema",
+    "TensorSpec": "modelport.schema",
+    "ModelSummary": "modelport.store.metadata",
+    **{
+        name: "modelport.api"
+        for name in (
+            "compile",
+            "delete_alias",
+            "get",
+            "list_models",
+            "list_versions",
+            "load",
+            "reference_sample",
+            "register",
+            "set_alias",
+        )
+    },
+}
 
 __all__ = [
     "AliasNotFound",
@@ -67,102 +110,14 @@ __all__ = [
 ]
 
 
-def register(
-    model: Any,
-    name: str,
-    *,
-    sample: Any = None,
-    signature: Signature | dict[str, Any] | None = None,
-    metrics: dict[str, float] | None = None,
-    tags: dict[str, str] | None = None,
-    description: str = "",
-    alias: str | None = None,
-    flavor: str | None = None,
-    parent: str | None = None,
-    flavor_options: dict[str, Any] | None = None,
-) -> ModelVersion:
-    """Register ``model`` as the next version of ``name``.
-
-    ``sample`` (training rows) gives the signature and becomes the monitoring reference.
-    ``flavor`` forces a framework instead of detecting it; ``flavor_options`` go to that
-    flavor's ``save`` (e.g. ``{"task": "classifier", "classes": [...]}`` for PyTorch).
-
-    >>> mv = mp.register(pipe, "credit", sample=X_train, metrics={"auc": 0.91},
-    ...                  tags={"team": "risk"}, alias="production")   # doctest: +SKIP
-    >>> mv.ref                                                          # doctest: +SKIP
-    'credit:1'
-    """
-    return default_client().registry.register(
-        model,
-        name,
-        sample=sample,
-        signature=signature,
-        metrics=metrics,
-        tags=tags,
-        description=description,
-        alias=alias,
-        flavor=flavor,
-        parent=parent,
-        flavor_options=flavor_options,
-    )
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'modelport' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
 
 
-def load(ref: str, runtime: str = "auto") -> Predictor:
-    """A :class:`Predictor` for ``name`` (latest), ``name:VERSION`` or ``name@ALIAS``.
-
-    ``runtime``: "auto" (default) runs the compiled ONNX twin when one passed its parity gate
-    (see :func:`compile`) and the native framework otherwise; "native" or "onnx" force one.
-
-    >>> mp.load("credit@production").predict(df)   # doctest: +SKIP
-    """
-    return default_client().registry.load(ref, runtime=runtime)
-
-
-def compile(ref: str, *, data: Any = None, rtol: float = 1e-5, min_label_agreement: float = 0.9999) -> Any:
-    """Convert a version to ONNX, gate it on parity and store the twin with the version.
-
-    Returns the :class:`~modelport.edge.ParityReport`. Parity is checked on ``data`` (default: the
-    reference sample stored at registration). Once a twin passed, ``load(ref)`` runs it.
-
-    >>> report = mp.compile("credit:3")   # doctest: +SKIP
-    >>> report.passed, report.max_rel_diff   # doctest: +SKIP
-    (True, 1.2e-07)
-    """
-    from modelport.edge import Tolerance, compile_version
-
-    return compile_version(
-        default_client().registry,
-        ref,
-        data=data,
-        tolerance=Tolerance(rtol=rtol, min_label_agreement=min_label_agreement),
-    )
-
-
-def get(ref: str) -> ModelVersion:
-    """The :class:`ModelVersion` record a reference points at (no model is loaded)."""
-    return default_client().registry.get(ref)
-
-
-def set_alias(name: str, version: int, alias: str) -> ModelVersion:
-    """Point ``name@alias`` at ``version``. ``mp.set_alias("credit", 3, "production")``."""
-    return default_client().registry.set_alias(name, version, alias)
-
-
-def delete_alias(name: str, alias: str) -> int:
-    """Remove ``name@alias``; returns the version it pointed at."""
-    return default_client().registry.delete_alias(name, alias)
-
-
-def list_models() -> list[ModelSummary]:
-    """Every registered model with its latest version and aliases."""
-    return default_client().registry.list_models()
-
-
-def list_versions(name: str) -> list[ModelVersion]:
-    """Every version of ``name``, oldest first."""
-    return default_client().registry.list_versions(name)
-
-
-def reference_sample(ref: str) -> Any:
-    """The training reference sample stored with a version, as a pandas DataFrame."""
-    return default_client().registry.reference_sample(ref)
+def __dir__() -> list[str]:
+    return sorted(__all__)

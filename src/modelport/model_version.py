@@ -43,6 +43,20 @@ class ModelVersion:
         """``name:version``, the reference that always points at exactly this version."""
         return f"{self.name}:{self.version}"
 
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ModelVersion:
+        """Rebuild from :meth:`to_dict` output (e.g. an edge bundle's manifest)."""
+        fields = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        return cls(
+            **{
+                **fields,
+                "created_at": datetime.fromisoformat(d["created_at"]),
+                "signature": Signature.from_dict(d["signature"]),
+                "aliases": tuple(d.get("aliases", ())),
+                "requirements": tuple(d.get("requirements", ())),
+            }
+        )
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (what ``modelport models show --json`` prints)."""
         return {

@@ -1,0 +1,113 @@
+"""The public Python API, re-exported by ``modelport`` (``import modelport as mp``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from modelport.client import default_client
+from modelport.model_version import ModelVersion
+from modelport.predictor import Predictor
+from modelport.schema import Signature
+from modelport.store.metadata import ModelSummary
+
+
+def register(
+    model: Any,
+    name: str,
+    *,
+    sample: Any = None,
+    signature: Signature | dict[str, Any] | None = None,
+    metrics: dict[str, float] | None = None,
+    tags: dict[str, str] | None = None,
+    description: str = "",
+    alias: str | None = None,
+    flavor: str | None = None,
+    parent: str | None = None,
+    flavor_options: dict[str, Any] | None = None,
+) -> ModelVersion:
+    """Register ``model`` as the next version of ``name``.
+
+    ``sample`` (training rows) gives the signature and becomes the monitoring reference.
+    ``flavor`` forces a framework instead of detecting it; ``flavor_options`` go to that
+    flavor's ``save`` (e.g. ``{"task": "classifier", "classes": [...]}`` for PyTorch).
+
+    >>> mv = mp.register(pipe, "credit", sample=X_train, metrics={"auc": 0.91},
+    ...                  tags={"team": "risk"}, alias="production")   # doctest: +SKIP
+    >>> mv.ref                                                          # doctest: +SKIP
+    'credit:1'
+    """
+    return default_client().registry.register(
+        model,
+        name,
+        sample=sample,
+        signature=signature,
+        metrics=metrics,
+        tags=tags,
+        description=description,
+        alias=alias,
+        flavor=flavor,
+        parent=parent,
+        flavor_options=flavor_options,
+    )
+
+
+def load(ref: str, runtime: str = "auto") -> Predictor:
+    """A :class:`Predictor` for ``name`` (latest), ``name:VERSION`` or ``name@ALIAS``.
+
+    ``runtime``: "auto" (default) runs the compiled ONNX twin when one passed its parity gate
+    (see :func:`compile`) and the native framework otherwise; "native" or "onnx" force one.
+
+    >>> mp.load("credit@production").predict(df)   # doctest: +SKIP
+    """
+    return default_client().registry.load(ref, runtime=runtime)
+
+
+def compile(ref: str, *, data: Any = None, rtol: float = 1e-5, min_label_agreement: float = 0.9999) -> Any:
+    """Convert a version to ONNX, gate it on parity and store the twin with the version.
+
+    Returns the :class:`~modelport.edge.ParityReport`. Parity is checked on ``data`` (default: the
+    reference sample stored at registration). Once a twin passed, ``load(ref)`` runs it.
+
+    >>> report = mp.compile("credit:3")   # doctest: +SKIP
+    >>> report.passed, report.max_rel_diff   # doctest: +SKIP
+    (True, 1.2e-07)
+    """
+    from modelport.edge.compile import compile_version
+    from modelport.edge.parity import Tolerance
+
+    return compile_version(
+        default_client().registry,
+        ref,
+        data=data,
+        tolerance=Tolerance(rtol=rtol, min_label_agreement=min_label_agreement),
+    )
+
+
+def get(ref: str) -> ModelVersion:
+    """The :class:`ModelVersion` record a reference points at (no model is loaded)."""
+    return default_client().registry.get(ref)
+
+
+def set_alias(name: str, version: int, alias: str) -> ModelVersion:
+    """Point ``name@alias`` at ``version``. ``mp.set_alias("credit", 3, "production")``."""
+    return default_client().registry.set_alias(name, version, alias)
+
+
+def delete_alias(name: str, alias: str) -> int:
+    """Remove ``name@alias``; returns the version it pointed at."""
+    return default_client().registry.delete_alias(name, alias)
+
+
+def list_models() -> list[ModelSummary]:
+    """Every registered model with its latest version and aliases."""
+    return default_client().registry.list_models()
+
+
+def list_versions(name: str) -> list[ModelVersion]:
+    """Every version of ``name``, oldest first."""
+    return default_client().registry.list_versions(name)
+
+
+def reference_sample(ref: str) -> Any:
+    """The training reference sample stored with a version, as a pandas DataFrame."""
+    return default_client().registry.reference_sample(ref)
