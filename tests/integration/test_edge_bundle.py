@@ -57,7 +57,7 @@ def test_tampered_bundle_is_refused(bundle) -> None:
     out, _, _ = bundle
     with open(out / "model.onnx", "ab") as f:
         f.write(b"\0")
-    with pytest.raises(mp.ArtifactTampered, match="model.onnx.*modified"):
+    with pytest.raises(mp.ArtifactTampered, match=r"model\.onnx.*modified"):
         load_bundle(out)
 
 
@@ -123,7 +123,8 @@ def test_bundle_runs_in_a_bare_environment(bundle, tmp_path: Path) -> None:
     assert run.returncode == 0, run.stderr
     with open(tmp_path / "s.csv") as f:
         rows = list(csv.DictReader(f))
-    np.testing.assert_allclose([float(r["proba_1"]) for r in rows], model.predict_proba(new)[:, 1], atol=1e-5)
+    got = [float(r["proba_1"]) for r in rows]
+    np.testing.assert_allclose(got, model.predict_proba(new)[:, 1], atol=1e-5)
     bad = subprocess.run(
         [py, str(out / "run.py"), "--input", str(tmp_path / "missing.csv"), "--output", str(tmp_path / "x.csv")],
         capture_output=True, text=True, timeout=120,
