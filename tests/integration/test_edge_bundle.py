@@ -125,9 +125,7 @@ def test_bundle_runs_in_a_bare_environment(bundle, tmp_path: Path) -> None:
         rows = list(csv.DictReader(f))
     got = [float(r["proba_1"]) for r in rows]
     np.testing.assert_allclose(got, model.predict_proba(new)[:, 1], atol=1e-5)
-    bad = subprocess.run(
-        [py, str(out / "run.py"), "--input", str(tmp_path / "missing.csv"), "--output", str(tmp_path / "x.csv")],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    missing = ["--input", str(tmp_path / "missing.csv"), "--output", str(tmp_path / "x.csv")]
+    bad = subprocess.run([py, str(out / "run.py"), *missing], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "Error:" in bad.stderr and "Traceback" not in bad.stderr
     assert sys.executable != str(py)
