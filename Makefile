@@ -39,7 +39,7 @@ format: env
 	$(BIN)/ruff format src tests benchmarks
 
 bench: env
-	$(BIN)/python benchmarks/bench_inprocess.py
+	cd benchmarks && ../$(BIN)/python bench_inprocess.py && ../$(BIN)/python bench_compiled.py
 
 # Re-resolve requirements/direct.txt into the lock (needs the package index).
 lock:

@@ -7,39 +7,14 @@ the raw model's (1.00 = no overhead). Medians of many repetitions after a warm-u
 from __future__ import annotations
 
 import os
-import statistics
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
-
-
-def compare(
-    raw: Callable[[], Any], ours: Callable[[], Any], min_time: float = 2.0, min_reps: int = 20
-) -> tuple[float, float]:
-    """Median seconds per call of both, measured in alternation so machine noise hits both."""
-    for _ in range(5):
-        raw()
-        ours()
-    a: list[float] = []
-    b: list[float] = []
-    start = time.perf_counter()
-    while len(a) < min_reps or time.perf_counter() - start < min_time:
-        for fn, out in ((raw, a), (ours, b)):
-            t0 = time.perf_counter()
-            fn()
-            out.append(time.perf_counter() - t0)
-    return statistics.median(a), statistics.median(b)
-
-
-def fmt(seconds: float) -> str:
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:8.1f} µs"
-    return f"{seconds * 1e3:8.2f} ms"
+from _timing import compare, fmt
 
 
 def main() -> None:
@@ -56,7 +31,7 @@ def main() -> None:
     model, _auc, features = _train_credit(train_credit_model, df)
     X = df[features]
     mp.register(model, "credit", sample=X, alias="production")
-    p = mp.load("credit@production")
+    p = mp.load("credit@production", runtime="native")
     one, many = X.head(1), X.head(10_000)
     one_records = one.to_dict("records")
     rows.append(
@@ -89,7 +64,7 @@ def main() -> None:
     yn = (Xn[:, :3].sum(axis=1) + rng.normal(size=20_000) > 0).astype(int)
     hgb = HistGradientBoostingClassifier(max_iter=100).fit(Xn, yn)
     mp.register(hgb, "hgb", sample=Xn)
-    ph = mp.load("hgb")
+    ph = mp.load("hgb", runtime="native")
     n1, n10k = Xn[:1], Xn[:10_000]
     rows.append(
         (
