@@ -102,7 +102,8 @@ def _bundle_sizes(mp: Any, ref: str) -> None:
         return
     q = int8.quantization or {}
     print(
-        f"MLP bundle model.onnx: fp32 {fp32.model_bytes / 1024:,.0f} KiB, int8 {int8.model_bytes / 1024:,.0f} KiB "
+        f"MLP bundle model.onnx: fp32 {fp32.model_bytes / 1024:,.0f} KiB, "
+        f"int8 {int8.model_bytes / 1024:,.0f} KiB "
         f"({int8.model_bytes / fp32.model_bytes:.2f}×); {q.get('reason', '')}"
     )
 
