@@ -16,7 +16,8 @@ def export_command(
     ref: Annotated[str, typer.Argument(help="name (latest), name:VERSION or name@ALIAS.")],
     output: Annotated[Path, typer.Option("--output", "-o", help="The bundle folder to create.")],
     quantize: Annotated[
-        str, typer.Option(help="int8 (where it pays: weight-bearing graphs, gated) or none.")
+        str,
+        typer.Option(help="none, int8 (dynamic), int8-static (calibrated on the reference sample) or fp16."),
     ] = "none",
     zip_bundle: Annotated[bool, typer.Option("--zip", help="Also write OUTPUT.zip.")] = False,
     force: Annotated[
@@ -53,7 +54,7 @@ def export_command(
         return
     out = console()
     size = f"{result.model_bytes / 1024:,.0f} KiB"
-    if result.quantize == "int8":
+    if result.quantize != "none":
         size += f" (fp32: {result.fp32_bytes / 1024:,.0f} KiB, {result.model_bytes / result.fp32_bytes:.2f}×)"
     out.print(f"[green]✓[/] Bundle [bold]{escape(str(result.path))}[/] · model.onnx {size}")
     for note in result.notes:
@@ -77,6 +78,5 @@ def edge_run_command(
 
     start = time.perf_counter()
     rows = score_file(bundle, input_path, output_path, proba=not no_proba)
-    console().print(
-        f"[green]✓[/] Scored {rows:,} rows in {time.perf_counter() - start:.2f} s → {escape(str(output_path))}"
-    )
+    took = time.perf_counter() - start
+    console().print(f"[green]✓[/] Scored {rows:,} rows in {took:.2f} s → {escape(str(output_path))}")
