@@ -129,3 +129,41 @@ def test_bundle_runs_in_a_bare_environment(bundle, tmp_path: Path) -> None:
     bad = subprocess.run([py, str(out / "run.py"), *missing], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 1 and "Error:" in bad.stderr and "Traceback" not in bad.stderr
     assert sys.executable != str(py)
+
+
+def _trained_mlp() -> tuple[object, np.ndarray]:
+    import torch
+
+    from tests.unit.torch_models import TabularNet
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(2000, 16)).astype(np.float32)
+    y = (X[:, :4].sum(axis=1) > 0).astype(np.int64)
+    torch.manual_seed(0)
+    net = TabularNet(16, 2, hidden=256)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    for _ in range(60):
+        opt.zero_grad()
+        torch.nn.functional.cross_entropy(net(torch.from_numpy(X)), torch.from_numpy(y)).backward()
+        opt.step()
+    return net.eval(), X
+
+
+@pytest.mark.parametrize(("mode", "max_ratio"), [("int8", 0.3), ("int8-static", 0.3), ("fp16", 0.55)])
+def test_reduced_mlp_bundles_are_smaller_and_gated(
+    home: Path, tmp_path: Path, mode: str, max_ratio: float
+) -> None:
+    net, X = _trained_mlp()
+    mp.register(net, "mlp", sample=X, flavor_options={"task": "classifier", "classes": [0, 1]})
+    assert mp.compile("mlp").passed
+    reg = mp.default_client().registry
+    from modelport.edge.export import export_bundle
+
+    result = export_bundle(reg, "mlp", tmp_path / mode, quantize=mode)
+    assert result.quantize == mode and result.quantization["passed"] is True
+    assert result.model_bytes <= max_ratio * result.fp32_bytes, (result.model_bytes, result.fp32_bytes)
+    assert result.quantization["label_agreement"] >= 0.99
+    edge = load_bundle(tmp_path / mode)
+    agree = np.mean(edge.predict(X[:500]) == mp.load("mlp", runtime="native").predict(X[:500]))
+    assert agree >= 0.98
+    assert json.loads((tmp_path / mode / "manifest.json").read_text())["quantization"]["mode"] == mode
