@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FlavorError
-from modelport.flavors.base import Saved, classes_list, mro_modules, require
-from modelport.schema import Batch
+from modelport.flavors.base import Converted, Saved, classes_list, mro_modules, require
+from modelport.schema import Batch, Signature
 
 NAME = "lightgbm"
 FORMAT_VERSION = 1
@@ -84,6 +84,17 @@ _REGRESSION = (
 def load(path: Path, info: dict[str, Any]) -> Any:
     lgb = require("lightgbm", "lightgbm")
     return _Loaded(lgb.Booster(model_file=str(path / info.get("file", _FILE))), info)
+
+
+def to_onnx(raw: Any, signature: Signature, sample: Batch | None, info: dict[str, Any]) -> Converted:
+    """The ONNX twin: one tree-ensemble node + the link/classifier head (see ``lightgbm_onnx``).
+
+    Raises ``ConversionUnsupported`` for what it cannot reproduce exactly (categorical splits,
+    other objectives); the native runtime keeps working.
+    """
+    from modelport.flavors import lightgbm_onnx
+
+    return lightgbm_onnx.convert(raw, signature, info)
 
 
 def read_file(path: Path) -> Any:

@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FlavorError
-from modelport.flavors.base import Saved, classes_list, mro_modules, require
+from modelport.flavors.base import ConversionUnsupported, Converted, Saved, classes_list, mro_modules, require
 from modelport.schema import Batch, ColumnSpec, Signature, TensorSpec
 from modelport.schema.signature import NUMERIC_TYPES
 
@@ -94,6 +94,51 @@ def load(path: Path, info: dict[str, Any]) -> Any:
 
 def read_file(path: Path) -> Any:
     return require("onnx", "onnx").load(str(path))
+
+
+def to_onnx(
+    raw: Any, signature: Signature, sample: Batch | None, info: dict[str, Any], path: Path | None = None
+) -> Converted:
+    """Pass-through: the registered graph itself, with a ZipMap probability output made a tensor.
+
+    ``raw`` is the flavor's onnxruntime session (the model file it was opened from is read back),
+    or a ModelProto, bytes or ``.onnx`` path; ``path`` (the version's model folder) wins if given.
+    """
+    if path is not None:
+        source: Any = Path(path) / info.get("file", _FILE)
+    elif hasattr(raw, "get_inputs"):  # onnxruntime.InferenceSession keeps what it was built from
+        source = getattr(raw, "_model_path", None) or getattr(raw, "_model_bytes", None)
+    else:
+        source = raw
+    if source is None:
+        raise ConversionUnsupported(
+            "The ONNX session does not say which model file it runs; pass the model folder "
+            "(to_onnx(..., path=...)). The native runtime keeps working."
+        )
+    proto = require("onnx", "onnx").ModelProto()
+    proto.CopyFrom(_proto(source))  # never edit the caller's ModelProto
+    notes = ["pass-through: the registered ONNX graph"]
+    if _unzip_outputs(proto):
+        notes.append("ZipMap probability output replaced by the plain (rows, classes) tensor it wraps")
+    return Converted(model=proto, task=info.get("task"), classes=info.get("classes"), notes=notes)
+
+
+def _unzip_outputs(proto: Any) -> bool:
+    """Turn each ZipMap that produces a graph output into an Identity of its float tensor."""
+    onnx = require("onnx", "onnx")
+    outputs = {o.name: o for o in proto.graph.output}
+    changed = False
+    for i, node in enumerate(proto.graph.node):
+        if node.op_type != "ZipMap" or node.output[0] not in outputs:
+            continue
+        labels = next((a for a in node.attribute if a.name.startswith("classlabels")), None)
+        n = len(labels.ints or labels.strings) if labels is not None else None
+        out = outputs[node.output[0]]
+        identity = onnx.helper.make_node("Identity", [node.input[0]], [out.name], name=node.name)
+        proto.graph.node[i].CopyFrom(identity)
+        out.CopyFrom(onnx.helper.make_tensor_value_info(out.name, onnx.TensorProto.FLOAT, [None, n]))
+        changed = True
+    return changed
 
 
 def signature_from_model(obj: Any) -> Signature | None:

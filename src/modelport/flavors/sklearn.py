@@ -11,8 +11,8 @@ from typing import Any
 
 import numpy as np
 
-from modelport.flavors.base import Saved, classes_list, mro_modules, require
-from modelport.schema import Batch
+from modelport.flavors.base import Converted, Saved, classes_list, mro_modules, require
+from modelport.schema import Batch, Signature
 
 NAME = "sklearn"
 FORMAT_VERSION = 1
@@ -51,6 +51,17 @@ def load(path: Path, info: dict[str, Any]) -> Any:
 
 def read_file(path: Path) -> Any:
     return require("joblib", "sklearn").load(path)
+
+
+def to_onnx(raw: Any, signature: Signature, sample: Batch | None, info: dict[str, Any]) -> Converted:
+    """The ONNX twin (skl2onnx, double precision; see :mod:`modelport.flavors.sklearn_onnx`).
+
+    Raises :class:`~modelport.flavors.base.ConversionUnsupported` naming the step that has no
+    converter.
+    """
+    from modelport.flavors.sklearn_onnx import convert
+
+    return convert(raw, signature, sample, info)
 
 
 class _Loaded:

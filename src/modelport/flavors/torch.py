@@ -28,8 +28,8 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FlavorError
-from modelport.flavors.base import Saved, classes_list, mro_modules, require
-from modelport.schema import Batch
+from modelport.flavors.base import Converted, Saved, classes_list, mro_modules, require
+from modelport.schema import Batch, Signature
 
 NAME = "torch"
 FORMAT_VERSION = 1
@@ -110,6 +110,17 @@ def load(path: Path, info: dict[str, Any]) -> Any:
     else:
         raise FlavorError(f"Unknown torch format {fmt!r} in the model record.")
     return _Loaded(module, info)
+
+
+def to_onnx(raw: Any, signature: Signature, sample: Batch | None, info: dict[str, Any]) -> Converted:
+    """The ONNX twin via ``torch.onnx.export``; classifiers get softmax + argmax label in the graph.
+
+    ``sample`` gives the example rows (zeros of the signature's shape without it). Raises
+    ``ConversionUnsupported`` when neither exporter can capture the module.
+    """
+    from modelport.flavors import torch_onnx
+
+    return torch_onnx.convert(raw, signature, sample, info)
 
 
 def read_file(path: Path) -> Any:

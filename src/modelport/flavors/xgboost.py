@@ -16,8 +16,8 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FlavorError
-from modelport.flavors.base import Saved, classes_list, mro_modules, require
-from modelport.schema import Batch
+from modelport.flavors.base import Converted, Saved, classes_list, mro_modules, require
+from modelport.schema import Batch, Signature
 
 NAME = "xgboost"
 FORMAT_VERSION = 1
@@ -79,6 +79,17 @@ def load(path: Path, info: dict[str, Any]) -> Any:
     else:
         raise FlavorError(f"Unknown XGBoost model type {wrapper!r} in the model record.")
     return _Loaded(model, info)
+
+
+def to_onnx(raw: Any, signature: Signature, sample: Batch | None, info: dict[str, Any]) -> Converted:
+    """The ONNX twin: one tree-ensemble node + the link/classifier head (see ``xgboost_onnx``).
+
+    Raises ``ConversionUnsupported`` for what it cannot reproduce exactly (categorical splits,
+    other objectives); the native runtime keeps working.
+    """
+    from modelport.flavors import xgboost_onnx
+
+    return xgboost_onnx.convert(raw, signature, info)
 
 
 def read_file(path: Path) -> Any:
