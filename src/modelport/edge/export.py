@@ -138,9 +138,8 @@ def export_bundle(
     if zip_bundle:
         shutil.make_archive(str(output), "zip", root_dir=output.parent, base_dir=output.name)
     size = (output / info["file"]).stat().st_size
-    return ExportResult(
-        output, "int8" if quant and quant.get("applied") else "none", size, fp32_bytes, notes, quant
-    )
+    applied = quant["mode"] if quant and quant["applied"] else "none"
+    return ExportResult(output, applied, size, fp32_bytes, notes, quant)
 
 
 def _copy_runtime(target: Path) -> None:

@@ -220,6 +220,19 @@ def _nullable(column_type: str) -> bool:
     return column_type.startswith("float")
 
 
+def _text(col: np.ndarray) -> np.ndarray:
+    """Strings for a string tensor: every missing value (NaN, None, pd.NA) becomes "".
+
+    onnxruntime would otherwise stringify them ("nan", "None", "<NA>"); converted graphs treat ""
+    as missing (see flavors.sklearn.to_onnx).
+    """
+    if col.dtype.kind != "O":
+        return col.astype(object)
+    if all(isinstance(v, str) for v in col):
+        return col
+    return np.array([v if isinstance(v, str) else "" for v in col], dtype=object)
+
+
 class _Loaded:
     def __init__(self, session: Any, info: dict[str, Any]) -> None:
         self.raw = session
@@ -241,7 +254,11 @@ class _Loaded:
                     f"The ONNX model has input {name!r}, which is not a column of the signature "
                     f"({', '.join(batch.signature.names)}); register it with matching column names."
                 )
-            col = batch.columns[name] if dtype is None else batch.columns[name].astype(dtype, copy=False)
+            col = batch.columns[name]
+            if dtype is np.object_:
+                col = _text(col)
+            elif dtype is not None:
+                col = col.astype(dtype, copy=False)
             feeds[name] = col.reshape(-1, 1) if rank == 2 else col
         return feeds
 
