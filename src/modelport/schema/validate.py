@@ -15,7 +15,7 @@ import numpy as np
 
 from modelport.errors import ExtraColumnsWarning, SchemaMismatch
 from modelport.schema.frames import column_arrays, kind_of
-from modelport.schema.signature import ColumnSpec, Signature, TensorSpec
+from modelport.schema.signature import NUMERIC_TYPES, ColumnSpec, Signature, TensorSpec
 
 
 class Batch:
@@ -47,6 +47,10 @@ class Batch:
             names = self.signature.names
             if self._matrix is not None:
                 self._columns = {n: self._matrix[:, i] for i, n in enumerate(names)}
+            elif self.n_rows <= _SMALL_FRAME and not any(
+                c.type == "datetime" for c in self.signature.columns or ()
+            ):
+                self._columns = _small_frame_columns(self._frame, self.signature)
             else:
                 self._columns = {n: self._frame[n].to_numpy() for n in names}
         return self._columns
@@ -82,6 +86,22 @@ class Batch:
         for i, c in enumerate(cols):
             out[:, i] = c
         return out
+
+
+_NUMPY_DTYPES = {t: np.dtype(t) for t in NUMERIC_TYPES}
+# Below this many rows, one object-matrix conversion beats per-column pandas indexing (~12 µs a
+# column): a 13-column request row drops from ~160 µs to ~35 µs.
+_SMALL_FRAME = 32
+
+
+def _small_frame_columns(frame: Any, signature: Signature) -> dict[str, np.ndarray]:
+    """Columns of a small, already type-checked frame (columns in signature order)."""
+    matrix = frame.to_numpy(dtype=object)
+    out = {}
+    for i, spec in enumerate(signature.columns or ()):
+        col = matrix[:, i]
+        out[spec.name] = col if spec.type in ("string", "category") else col.astype(_NUMPY_DTYPES[spec.type])
+    return out
 
 
 def prepare(data: Any, signature: Signature) -> Batch:
@@ -159,8 +179,8 @@ def _prepare_typed_frame(df: Any, signature: Signature) -> Batch | None:
             ok = isinstance(dtype, pd.CategoricalDtype)
         elif t == "datetime":
             ok = isinstance(dtype, np.dtype) and dtype.kind == "M"
-        else:
-            ok = isinstance(dtype, np.dtype) and dtype.name == t
+        else:  # comparing dtype objects; dtype.name is slow enough to matter here
+            ok = isinstance(dtype, np.dtype) and dtype == _NUMPY_DTYPES[t]
         if not ok:
             return None
     names = signature.names
