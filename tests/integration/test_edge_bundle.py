@@ -131,7 +131,7 @@ def test_bundle_runs_in_a_bare_environment(bundle, tmp_path: Path) -> None:
     assert sys.executable != str(py)
 
 
-def _trained_mlp() -> tuple[object, np.ndarray]:
+def _trained_mlp() -> tuple[object, np.ndarray, np.ndarray]:
     import torch
 
     from tests.unit.torch_models import TabularNet
@@ -146,14 +146,14 @@ def _trained_mlp() -> tuple[object, np.ndarray]:
         opt.zero_grad()
         torch.nn.functional.cross_entropy(net(torch.from_numpy(X)), torch.from_numpy(y)).backward()
         opt.step()
-    return net.eval(), X
+    return net.eval(), X, y
 
 
 @pytest.mark.parametrize(("mode", "max_ratio"), [("int8", 0.3), ("int8-static", 0.3), ("fp16", 0.55)])
 def test_reduced_mlp_bundles_are_smaller_and_gated(
     home: Path, tmp_path: Path, mode: str, max_ratio: float
 ) -> None:
-    net, X = _trained_mlp()
+    net, X, _ = _trained_mlp()
     mp.register(net, "mlp", sample=X, flavor_options={"task": "classifier", "classes": [0, 1]})
     assert mp.compile("mlp").passed
     reg = mp.default_client().registry
@@ -167,3 +167,29 @@ def test_reduced_mlp_bundles_are_smaller_and_gated(
     agree = np.mean(edge.predict(X[:500]) == mp.load("mlp", runtime="native").predict(X[:500]))
     assert agree >= 0.98
     assert json.loads((tmp_path / mode / "manifest.json").read_text())["quantization"]["mode"] == mode
+
+
+def test_quantization_judged_on_accuracy_when_labels_are_given(home: Path, tmp_path: Path) -> None:
+    net, X, y = _trained_mlp()
+    mp.register(net, "mlp", sample=X, flavor_options={"task": "classifier", "classes": [0, 1]})
+    pd.DataFrame({"y": y}).to_parquet(tmp_path / "labels.parquet")
+    out = tmp_path / "b"
+    res = CliRunner().invoke(
+        app,
+        [
+            "export",
+            "mlp",
+            "-o",
+            str(out),
+            "--quantize",
+            "int8",
+            "--labels",
+            str(tmp_path / "labels.parquet"),
+            "--json",
+        ],
+    )
+    assert res.exit_code == 0, res.output
+    q = json.loads(res.stdout)["quantization"]
+    assert q["passed"] and q["accuracy_native"] > 0.9
+    assert abs(q["accuracy_native"] - q["accuracy_reduced"]) <= 0.01
+    assert "accuracy" in q["reason"]

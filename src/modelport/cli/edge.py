@@ -10,6 +10,7 @@ import typer
 from rich.markup import escape
 
 from modelport.cli.output import console, err_console, print_json
+from modelport.errors import InvalidInput
 
 
 def export_command(
@@ -23,6 +24,13 @@ def export_command(
     force: Annotated[
         bool, typer.Option(help="Export even when a parity or quantization gate failed.")
     ] = False,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="A .csv/.parquet with one column of true outcomes for the reference sample's rows, "
+            "in order: quantization is then judged on accuracy."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Export a version as an edge bundle that runs with numpy + onnxruntime alone.
@@ -36,9 +44,23 @@ def export_command(
     from modelport.client import default_client
     from modelport.edge.export import export_bundle
 
+    truth = None
+    if labels is not None:
+        from modelport.cli.tabular import read_frame
+
+        frame = read_frame(labels)
+        if frame.shape[1] != 1:
+            raise InvalidInput(f"{labels} must hold exactly one column of labels; it has {frame.shape[1]}.")
+        truth = frame.iloc[:, 0].to_numpy()
     with err_console().status(f"Exporting {ref}…"):
         result = export_bundle(
-            default_client().registry, ref, output, quantize=quantize, zip_bundle=zip_bundle, force=force
+            default_client().registry,
+            ref,
+            output,
+            quantize=quantize,
+            zip_bundle=zip_bundle,
+            force=force,
+            labels=truth,
         )
     if as_json:
         print_json(

@@ -75,8 +75,13 @@ def export_bundle(
     quantize: str = "none",
     zip_bundle: bool = False,
     force: bool = False,
+    labels: Any = None,
 ) -> ExportResult:
-    """Write the bundle folder ``output`` (and ``output.zip`` with ``zip_bundle``)."""
+    """Write the bundle folder ``output`` (and ``output.zip`` with ``zip_bundle``).
+
+    ``labels``: true outcomes of the reference sample's rows, so that quantization is judged on
+    accuracy (see :func:`modelport.edge.quantize.reduce_model`).
+    """
     if quantize not in MODES:
         raise InvalidInput(f"--quantize must be one of {', '.join(MODES)}; got {quantize!r}.")
     if output.exists() and any(output.iterdir()):
@@ -103,7 +108,7 @@ def export_bundle(
         notes: list[str] = []
         quant = None
         if quantize != "none":
-            quant = reduce_model(registry, mv.ref, model_file, info, quantize, force)
+            quant = reduce_model(registry, mv.ref, model_file, info, quantize, force, labels)
             notes.append(quant["reason"])
         _copy_runtime(tmp / "runtime")
         (tmp / "run.py").write_text(_RUN_PY)

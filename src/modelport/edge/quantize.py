@@ -27,9 +27,19 @@ _CALIBRATION_ROWS = 512
 
 
 def reduce_model(
-    registry: Registry, ref: str, model_file: Path, info: dict[str, Any], mode: str, force: bool
+    registry: Registry,
+    ref: str,
+    model_file: Path,
+    info: dict[str, Any],
+    mode: str,
+    force: bool,
+    labels: Any = None,
 ) -> dict[str, Any]:
-    """Replace ``model_file`` by its ``mode`` version if it passes the gate; returns what happened."""
+    """Replace ``model_file`` by its ``mode`` version if it passes the gate; returns what happened.
+
+    ``labels`` (true outcomes of the reference sample's rows, in order) add the accuracy (or mean
+    absolute error) of both models to the report, and the gate then judges the accuracy change.
+    """
     import onnx
 
     ops = {n.op_type for n in onnx.load(str(model_file), load_external_data=False).graph.node}
@@ -57,7 +67,9 @@ def reduce_model(
         onnx.save_model(
             convert_float_to_float16(onnx.load(str(model_file)), keep_io_types=True), str(reduced)
         )
-    verdict = _gate(registry.load(mv, runtime="native"), reduced, info, batch)
+    if labels is not None and len(labels) != batch.n_rows:
+        raise ModelportError(f"Got {len(labels):,} labels for {batch.n_rows:,} reference rows.")
+    verdict = _gate(registry.load(mv, runtime="native"), reduced, info, batch, labels)
     if not verdict["passed"] and not force:
         reduced.unlink()
         raise ModelportError(
@@ -94,22 +106,38 @@ def _slice(batch: Batch, start: int, stop: int) -> Batch:
     return Batch(batch.signature, {k: v[start:stop] for k, v in batch.columns.items()}, stop - start)
 
 
-def _gate(native: Predictor, reduced: Path, info: dict[str, Any], batch: Batch) -> dict[str, Any]:
+def _gate(
+    native: Predictor, reduced: Path, info: dict[str, Any], batch: Batch, labels: Any
+) -> dict[str, Any]:
     mv = native.model_version
     model = Predictor(mv, flavors.get("onnx").load(reduced.parent, {**info, "file": reduced.name}), "onnx")
+    rows = f"{batch.n_rows:,} reference rows"
     if mv.task == "classifier":
-        agreement = float(np.mean(native.predict_batch(batch) == model.predict_batch(batch)))
-        return {
-            "passed": agreement >= 0.99,
-            "label_agreement": agreement,
-            "reason": f"labels agree with the native model on {agreement:.2%} of {batch.n_rows:,} "
-            "reference rows (≥ 99 % required)",
-        }
+        y_native, y_reduced = native.predict_batch(batch), model.predict_batch(batch)
+        agreement = float(np.mean(y_native == y_reduced))
+        out: dict[str, Any] = {"label_agreement": agreement}
+        if labels is None:
+            out["passed"] = agreement >= 0.99
+            out["reason"] = (
+                f"labels agree with the native model on {agreement:.2%} of {rows} (≥ 99 % required)"
+            )
+            return out
+        truth = np.asarray(labels)
+        acc, acc_q = float(np.mean(y_native == truth)), float(np.mean(y_reduced == truth))
+        out.update(accuracy_native=acc, accuracy_reduced=acc_q, passed=acc - acc_q <= 0.01)
+        out["reason"] = (
+            f"accuracy {acc:.2%} -> {acc_q:.2%} on {rows} with labels (≤ 1 point drop allowed); "
+            f"labels agree with the native model on {agreement:.2%}"
+        )
+        return out
     y = np.asarray(native.predict_batch(batch), dtype=np.float64)
     yq = np.asarray(model.predict_batch(batch), dtype=np.float64).reshape(y.shape)
     rel = float(np.mean(np.abs(y - yq)) / max(float(np.mean(np.abs(y))), 1e-12))
-    return {
-        "passed": rel <= 0.01,
-        "relative_error": rel,
-        "reason": f"mean relative error {rel:.3%} on {batch.n_rows:,} reference rows (≤ 1 % required)",
-    }
+    out = {"passed": rel <= 0.01, "relative_error": rel}
+    out["reason"] = f"mean relative error {rel:.3%} against the native model on {rows} (≤ 1 % required)"
+    if labels is not None:
+        truth = np.asarray(labels, dtype=np.float64).reshape(y.shape)
+        mae, mae_q = float(np.mean(np.abs(y - truth))), float(np.mean(np.abs(yq - truth)))
+        out.update(mae_native=mae, mae_reduced=mae_q)
+        out["reason"] += f"; MAE against the labels {mae:.4g} -> {mae_q:.4g}"
+    return out
