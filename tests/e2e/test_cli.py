@@ -212,8 +212,11 @@ def test_demo_in_process_registers_the_next_version(home: Path) -> None:
     assert mp.get("credit@production").version == 2
     assert mp.get("credit:2").lineage["parent"] == "credit:1"
     new = pd.read_parquet(second["new_applications_file"])
-    expected = mp.load("credit@production").predict_proba(new[FEATURES].head(8))[:, 1]
+    # the demo scores in-app before it compiles: natively
+    expected = mp.load("credit@production", runtime="native").predict_proba(new[FEATURES].head(8))[:, 1]
     np.testing.assert_allclose([r["p_default"] for r in second["scored"]], expected)
+    assert second["compiled"]["passed"] and mp.load("credit@production").runtime == "onnx"
+    assert Path(second["compiled"]["edge_bundle"], "model.onnx").is_file()
 
 
 def _script(command: str, home: Path) -> subprocess.CompletedProcess[str]:
