@@ -65,7 +65,11 @@ def main() -> None:
         one, many = data[:1], data[:10_000]
         for label, batch, t in (("1", one, 2.0), ("10k", many, 3.0)):
             a, b = compare(
-                lambda n=native, x=batch: n.predict_proba(x), lambda o=onnx, x=batch: o.predict_proba(x), t, 5
+                lambda n=native, x=batch: n.predict_proba(x),
+                lambda o=onnx, x=batch: o.predict_proba(x),
+                t,
+                5,
+                alternate=False,
             )
             print(f"{name:<22} {label:>6} {fmt(a):>12} {fmt(b):>12} {a / b:8.1f}×  {report.summary()}")
     _bundle_sizes(mp, cases[-1][0].lower().replace(" ", "-"))
