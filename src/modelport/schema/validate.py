@@ -294,7 +294,7 @@ def _objects_to_strings(arr: np.ndarray) -> np.ndarray:
                 out = arr.copy()
             out[i] = np.nan
             continue
-        raise _ColumnError(f"expected text, got {type(v).__name__} value {v!r}")
+        raise _ColumnError(f"expected text, got {type(v).__name__} value(s)")
     return out
 
 

@@ -1,0 +1,158 @@
+"""What every protocol's route handlers share: body limits, JSON in and out, errors, request ids."""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import orjson
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from modelport.errors import InvalidInput, ModelportError
+from modelport.refs import ModelRef
+from modelport.schema import Signature
+from modelport.serving.errors import PayloadTooLarge
+from modelport.serving.manager import ModelManager, Prediction
+from modelport.serving.metrics import Metrics
+
+DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
+REQUEST_ID = "x-request-id"
+_DRAIN_FACTOR = 8  # read (and drop) at most this many limits of an oversized body so the client sees 413
+_ECHOED_VALUE = re.compile(r"(got \w+) value .*$")
+
+
+class Service:
+    """The per-app service the route handlers call: the model manager plus metrics and limits."""
+
+    def __init__(self, manager: ModelManager, metrics: Metrics, max_body_bytes: int) -> None:
+        self.manager = manager
+        self.metrics = metrics
+        self.max_body_bytes = max_body_bytes
+
+    async def predict(
+        self,
+        request: Request,
+        ref: str | ModelRef,
+        data: Any,
+        protocol: str,
+        decode: Callable[[Any, Signature], Any] | None = None,
+    ) -> Prediction:
+        """Decode and predict off the event loop; record the request's metrics."""
+        started = time.perf_counter()
+        self.metrics.in_flight.inc()
+        try:
+            result = await run_in_threadpool(self.manager.predict, ref, data, decode)
+        finally:
+            self.metrics.in_flight.dec()
+        request.state.model_version = result.model_version
+        self.metrics.observe_success(
+            result.model_version, protocol, time.perf_counter() - started, result.rows
+        )
+        return result
+
+
+def service(request: Request) -> Service:
+    svc: Service = request.app.state.service
+    return svc
+
+
+def request_id(request: Request) -> str:
+    rid = request.headers.get(REQUEST_ID)
+    if rid and len(rid) <= 200 and rid.isprintable():
+        return rid
+    return uuid.uuid4().hex
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, or :class:`PayloadTooLarge` once it passes ``limit`` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        await _drain(request, limit)
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            await _drain(request, limit)
+            raise _too_large(limit)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _drain(request: Request, limit: int) -> None:
+    seen = 0
+    try:
+        async for chunk in request.stream():
+            seen += len(chunk)
+            if seen > _DRAIN_FACTOR * limit:
+                break
+    except Exception:  # noqa: BLE001 - the client may already have gone; the 413 stands
+        pass
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"Request body is larger than the server's limit of {limit} bytes. "
+        "Send fewer rows per request or start the server with a larger --max-body-mb."
+    )
+
+
+def parse_json(body: bytes) -> Any:
+    if not body:
+        raise InvalidInput("The request body is empty; send a JSON document.")
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"The request body is not valid JSON (line {exc.lineno}, column {exc.colno})."
+        ) from None
+
+
+def json_response(content: Any, status_code: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        orjson.dumps(content, option=orjson.OPT_SERIALIZE_NUMPY),
+        status_code=status_code,
+        headers=headers,
+        media_type="application/json",
+    )
+
+
+def jsonable(arr: np.ndarray) -> Any:
+    """An array orjson can write directly, or a list where it cannot (object/strings)."""
+    if arr.dtype.kind in "biuf" and arr.flags.c_contiguous:
+        return arr
+    if arr.dtype.kind in "US":
+        return arr.tolist()
+    return [_plain(v) for v in arr.reshape(-1).tolist()] if arr.ndim == 1 else [jsonable(r) for r in arr]
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def classes_list(classes: Sequence[Any] | None) -> list[Any] | None:
+    return None if classes is None else [_plain(c) for c in classes]
+
+
+def safe_message(exc: ModelportError) -> tuple[str, list[dict[str, object]]]:
+    """The error's message and details without any input value they might quote."""
+    details = [{k: _redact(v) if isinstance(v, str) else v for k, v in d.items()} for d in exc.details if d]
+    message = exc.message
+    for d in exc.details:
+        err = d.get("error")
+        if isinstance(err, str) and err != _redact(err):
+            message = message.replace(err, _redact(err))
+    return message, details
+
+
+def _redact(text: str) -> str:
+    return _ECHOED_VALUE.sub(r"\1 value", text)

@@ -1,0 +1,1 @@
+"""One module per wire protocol; each only parses, calls the service layer and serializes."""

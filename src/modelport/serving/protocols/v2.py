@@ -1,0 +1,288 @@
+"""The Open Inference Protocol v2 (KServe / Triton / MLServer), REST binding.
+
+Inputs are tensors: one 2-d input holding every column in signature order, or one input per
+column named after it (what MLServer's pandas codec sends with ``"parameters": {"content_type": "pd"}``).
+Triton's binary tensor extension (``Inference-Header-Content-Length``) is read, so
+``tritonclient.http`` works with its defaults; outputs are always JSON.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Any
+
+import numpy as np
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from modelport import __version__
+from modelport.errors import InvalidInput, SchemaMismatch
+from modelport.refs import ModelRef
+from modelport.schema import Signature
+from modelport.serving.http import json_response, parse_json, read_body, request_id, service
+
+PROTOCOL = "v2"
+DATATYPES = {
+    "BOOL": np.bool_,
+    "INT8": np.int8,
+    "INT16": np.int16,
+    "INT32": np.int32,
+    "INT64": np.int64,
+    "UINT8": np.uint8,
+    "UINT16": np.uint16,
+    "UINT32": np.uint32,
+    "UINT64": np.uint64,
+    "FP16": np.float16,
+    "FP32": np.float32,
+    "FP64": np.float64,
+    "BYTES": np.object_,
+}
+_COLUMN_DATATYPES = {"bool": "BOOL", "float32": "FP32", "float64": "FP64", "string": "BYTES"}
+
+
+def datatype_of(column_type: str) -> str:
+    """The v2 datatype for a signature column type."""
+    if column_type in _COLUMN_DATATYPES:
+        return _COLUMN_DATATYPES[column_type]
+    if column_type.startswith(("int", "uint")):
+        return column_type.upper()
+    return "BYTES"
+
+
+def _datatype_of_array(arr: np.ndarray) -> str:
+    kind = arr.dtype.kind
+    if kind == "b":
+        return "BOOL"
+    if kind in "iuf":
+        return {"f": "FP", "i": "INT", "u": "UINT"}[kind] + str(arr.dtype.itemsize * 8)
+    return "BYTES"
+
+
+def _ref(request: Request) -> ModelRef:
+    name = request.path_params["name"]
+    version = request.path_params.get("version")
+    request.state.ref = name
+    return ModelRef.parse(f"{name}:{version}" if version is not None else name)
+
+
+# --- decoding -----------------------------------------------------------------------------------
+
+
+def _tensor(inp: Any, binary: bytes | None) -> tuple[str, np.ndarray]:
+    if not isinstance(inp, dict) or not isinstance(inp.get("name"), str):
+        raise InvalidInput(
+            "Every item of 'inputs' must be an object with 'name', 'shape', 'datatype', 'data'."
+        )
+    name = inp["name"]
+    datatype, shape = inp.get("datatype"), inp.get("shape")
+    if datatype not in DATATYPES:
+        raise InvalidInput(f"Input '{name}': datatype must be one of {', '.join(DATATYPES)}.")
+    if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
+        raise InvalidInput(f"Input '{name}': 'shape' must be a list of non-negative integers.")
+    dtype = DATATYPES[datatype]
+    try:
+        if binary is not None:
+            arr = _from_bytes(binary) if datatype == "BYTES" else np.frombuffer(binary, dtype=dtype)
+        elif datatype == "BYTES":
+            arr = np.array(_flatten(inp.get("data")), dtype=object)
+        else:
+            arr = np.asarray(inp.get("data"), dtype=dtype).reshape(-1)
+        if datatype == "BYTES":
+            text = [v.decode("utf-8") if isinstance(v, bytes) else v for v in arr]
+            arr = np.empty(len(text), dtype=object)
+            arr[:] = text
+        arr = arr.reshape(shape)
+    except (ValueError, TypeError, struct.error):
+        raise InvalidInput(
+            f"Input '{name}': its data is not {int(np.prod(shape))} {datatype} values of shape {shape}."
+        ) from None
+    return name, arr
+
+
+def _flatten(data: Any) -> list[Any]:
+    if not isinstance(data, list):
+        raise ValueError("data must be a list")
+    out: list[Any] = []
+    for v in data:
+        out.extend(_flatten(v) if isinstance(v, list) else [v])
+    return out
+
+
+def _from_bytes(buf: bytes) -> np.ndarray:
+    items: list[bytes] = []
+    offset = 0
+    while offset < len(buf):
+        (n,) = struct.unpack_from("<I", buf, offset)
+        offset += 4
+        if offset + n > len(buf):
+            raise ValueError("truncated BYTES element")
+        items.append(buf[offset : offset + n])
+        offset += n
+    out = np.empty(len(items), dtype=object)
+    out[:] = items
+    return out
+
+
+def tensors(payload: Any, binary: bytes) -> list[tuple[str, np.ndarray]]:
+    """The request's input tensors (JSON ``data`` or binary extension chunks, in order)."""
+    inputs = payload.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise InvalidInput("The body must be an inference request with a non-empty 'inputs' list.")
+    out = []
+    offset = 0
+    for inp in inputs:
+        params = inp.get("parameters") if isinstance(inp, dict) else None
+        size = params.get("binary_data_size") if isinstance(params, dict) else None
+        chunk = None
+        if size is not None:
+            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
+                raise InvalidInput("An input's 'binary_data_size' runs past the end of the request body.")
+            chunk = binary[offset : offset + size]
+            offset += size
+        out.append(_tensor(inp, chunk))
+    return out
+
+
+def decode(request_data: tuple[Any, bytes], signature: Signature) -> Any:
+    """Rows for ``prepare``: a tensor, a dict of per-column arrays, or a 2-d matrix split by position."""
+    payload, binary = request_data
+    named = tensors(payload, binary)
+    if signature.tensor is not None:
+        if len(named) != 1:
+            raise SchemaMismatch(f"This model takes one tensor input; got {len(named)}.")
+        return named[0][1]
+    names = signature.names
+    params = payload.get("parameters")
+    pandas_style = isinstance(params, dict) and params.get("content_type") == "pd"
+    if pandas_style or len(named) > 1 or named[0][0] in names:
+        cols = {}
+        for name, arr in named:
+            if arr.ndim == 2 and arr.shape[1] == 1:
+                arr = arr[:, 0]
+            if arr.ndim != 1:
+                raise SchemaMismatch(f"Input '{name}' is one column: its shape must be [rows] or [rows, 1].")
+            cols[name] = arr
+        lengths = {len(a) for a in cols.values()}
+        if len(lengths) > 1:
+            raise SchemaMismatch(f"The column inputs have different lengths: {sorted(lengths)}.")
+        return cols
+    matrix = named[0][1]
+    if matrix.ndim == 1 and len(names) == 1:
+        matrix = matrix.reshape(-1, 1)
+    if matrix.ndim != 2 or matrix.shape[1] != len(names):
+        raise SchemaMismatch(
+            f"Send one input of shape [rows, {len(names)}] (columns {', '.join(names)} in that order), "
+            "or one input per column named after it."
+        )
+    return {n: matrix[:, i] for i, n in enumerate(names)}
+
+
+def _output(name: str, arr: np.ndarray) -> dict[str, Any]:
+    datatype = _datatype_of_array(arr)
+    data: Any = arr.reshape(-1) if datatype != "BYTES" else [str(v) for v in arr.reshape(-1).tolist()]
+    if datatype == "FP16":
+        data, datatype = data.astype(np.float32), "FP32"
+    return {"name": name, "shape": list(arr.shape), "datatype": datatype, "data": data}
+
+
+# --- endpoints ----------------------------------------------------------------------------------
+
+
+async def infer(request: Request) -> Response:
+    request.state.protocol = PROTOCOL
+    ref = _ref(request)
+    svc = service(request)
+    body = await read_body(request, svc.max_body_bytes)
+    header_len = request.headers.get("inference-header-content-length")
+    if header_len is not None:
+        if not header_len.isdigit() or int(header_len) > len(body):
+            raise InvalidInput("Inference-Header-Content-Length is larger than the request body.")
+        payload, binary = parse_json(body[: int(header_len)]), body[int(header_len) :]
+    else:
+        payload, binary = parse_json(body), b""
+    if not isinstance(payload, dict):
+        raise InvalidInput("The body must be a JSON inference request object with 'inputs'.")
+    result = await svc.predict(request, ref, (payload, binary), PROTOCOL, decode)
+    outputs = [_output("predictions", result.predictions)]
+    if result.probabilities is not None:
+        outputs.append(_output("probabilities", result.probabilities))
+    wanted = payload.get("outputs")
+    if isinstance(wanted, list) and wanted:
+        names = {o.get("name") for o in wanted if isinstance(o, dict)}
+        outputs = [o for o in outputs if o["name"] in names]
+    mv = result.model_version
+    rid = payload.get("id") if isinstance(payload.get("id"), str) else request_id(request)
+    return json_response(
+        {"model_name": mv.name, "model_version": str(mv.version), "id": rid, "outputs": outputs},
+        headers={"X-Model-Version": mv.ref},
+    )
+
+
+async def model_metadata(request: Request) -> Response:
+    request.state.protocol = PROTOCOL
+    predictor = await run_in_threadpool(service(request).manager.get, _ref(request))
+    mv = predictor.model_version
+    sig = predictor.signature
+    if sig.tensor is not None:
+        inputs = [
+            {"name": "input", "datatype": datatype_of(sig.tensor.dtype), "shape": list(sig.tensor.shape)}
+        ]
+    else:
+        inputs = [{"name": c.name, "datatype": datatype_of(c.type), "shape": [-1]} for c in sig.columns or ()]
+    classes = predictor.classes
+    if classes is not None:
+        label_type = _datatype_of_array(np.asarray(classes))
+        outputs = [
+            {"name": "predictions", "datatype": label_type, "shape": [-1]},
+            {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(classes)]},
+        ]
+    else:
+        outputs = [{"name": "predictions", "datatype": "FP64", "shape": [-1]}]
+    return json_response(
+        {
+            "name": mv.name,
+            "versions": [str(mv.version)],
+            "platform": f"modelport-{mv.flavor}",
+            "inputs": inputs,
+            "outputs": outputs,
+            "parameters": {"content_type": "pd", "task": mv.task, "runtime": predictor.runtime},
+        }
+    )
+
+
+async def model_ready(request: Request) -> Response:
+    request.state.protocol = PROTOCOL
+    ref = _ref(request)
+    predictor = await run_in_threadpool(service(request).manager.get, ref)
+    mv = predictor.model_version
+    return json_response({"name": mv.name, "version": str(mv.version), "ready": True})
+
+
+async def server_metadata(request: Request) -> Response:
+    return json_response({"name": "modelport", "version": __version__, "extensions": ["binary_tensor_data"]})
+
+
+async def live(request: Request) -> Response:
+    return json_response({"live": True})
+
+
+async def ready(request: Request) -> Response:
+    ok = service(request).manager.ready
+    return json_response({"ready": ok}, status_code=200 if ok else 503)
+
+
+def routes() -> list[Route]:
+    out = [
+        Route("/v2", server_metadata, methods=["GET"]),
+        Route("/v2/health/live", live, methods=["GET"]),
+        Route("/v2/health/ready", ready, methods=["GET"]),
+    ]
+    for base in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+        out += [
+            Route(base, model_metadata, methods=["GET"]),
+            Route(base + "/ready", model_ready, methods=["GET"]),
+            Route(base + "/infer", infer, methods=["POST"]),
+        ]
+    return out
