@@ -217,6 +217,7 @@ def test_demo_in_process_registers_the_next_version(home: Path) -> None:
     np.testing.assert_allclose([r["p_default"] for r in second["scored"]], expected)
     assert second["compiled"]["passed"] and mp.load("credit@production").runtime == "onnx"
     assert Path(second["compiled"]["edge_bundle"], "model.onnx").is_file()
+    assert [s["protocol"] for s in second["served"]] == ["native JSON", "Open Inference v2", "MLflow"]
 
 
 def _script(command: str, home: Path) -> subprocess.CompletedProcess[str]:

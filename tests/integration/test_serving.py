@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -14,48 +11,21 @@ import httpx
 import numpy as np
 import pandas as pd
 import pytest
-import uvicorn
 from sklearn.linear_model import LinearRegression
 
 import modelport as mp
 from modelport.client import Client
 from modelport.config import Settings
 from modelport.serving import ModelManager, create_app
+from modelport.serving.background import BackgroundServer
 from tests.unit.test_registry import credit_pipeline
 
 MAX_BODY = 64 * 1024
 MARKER = 987654321
 
 
-class ServerThread:
-    """uvicorn (uvloop + httptools, as `modelport serve` runs it) on a free loopback port."""
-
-    def __init__(self, app: Any) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=self.port, loop="uvloop", http="httptools", log_level="warning"
-        )
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 20
-        while not self.server.started:
-            if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("uvicorn did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(10)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+# The tests use the same background server as the demo.
+ServerThread = BackgroundServer
 
 
 @pytest.fixture(scope="module")

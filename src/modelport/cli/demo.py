@@ -143,9 +143,20 @@ def demo(
             time.perf_counter() - t0,
         )
 
+    from modelport.cli.demo_serving import call_every_protocol, first_prediction
+
+    t0 = time.perf_counter()
+    served = call_every_protocol(f"{MODEL}@{ALIAS}", new[FEATURES].head(3))
+    say.step(
+        f"Served [cyan]{MODEL}@{ALIAS}[/] over HTTP on loopback and called it three ways, then stopped it",
+        " · ".join(f"{r['protocol']} {r['path']}: {first_prediction(r)} ({r['ms']:.0f} ms)" for r in served),
+        time.perf_counter() - t0,
+    )
+
     if as_json:
         summary = _summary(mv, auc, seed, rows, previous, home, new, p_default, decisions, new_file)
-        print_json({**summary, "compiled": compiled})
+        served_summary = [{k: r[k] for k in ("protocol", "path", "ms")} for r in served]
+        print_json({**summary, "compiled": compiled, "served": served_summary})
         return
     out = console()
     out.print()
@@ -156,6 +167,7 @@ def demo(
     for line in (
         f"modelport models show {MODEL}@{ALIAS}",
         f"modelport predict {MODEL}@{ALIAS} --input {escape(str(new_file))} --output scored.parquet",
+        f"modelport serve {MODEL}@{ALIAS} --port 8080",
         f'python: mp.load("{MODEL}@{ALIAS}").predict_proba(df)',
         *([f"python {escape(str(bundle))}/run.py --input new.csv --output scored.csv"] if bundle else []),
     ):
