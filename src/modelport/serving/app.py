@@ -41,9 +41,13 @@ def create_app(
     eager: bool = True,
     runtime: str = "auto",
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    resolve_ttl: float = 5.0,
+    resolve_ttl: float = 2.0,
+    watch: bool = True,
 ) -> Starlette:
     """An ASGI app serving ``refs`` over the native, v2 and MLflow protocols on one port.
+
+    With ``watch``, a background thread hot-swaps a served alias to its new version (loaded off
+    the request path) within ``resolve_ttl`` seconds of the alias moving; see :class:`ModelManager`.
 
     >>> app = create_app(Client(Settings.from_env()), ["credit@production"])   # doctest: +SKIP
     >>> uvicorn.run(app, port=8080)                                            # doctest: +SKIP
@@ -56,6 +60,7 @@ def create_app(
         resolve_ttl=resolve_ttl,
         eager=eager,
         on_load=metrics.observe_load,
+        on_swap=metrics.observe_swap,
     )
     svc = Service(manager, metrics, max_body_bytes)
 
@@ -63,7 +68,12 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         if eager:
             await run_in_threadpool(manager.load_all)
-        yield
+        if watch:
+            manager.start_watching()
+        try:
+            yield
+        finally:
+            await run_in_threadpool(manager.stop_watching)
 
     routes = [
         *native.routes(),

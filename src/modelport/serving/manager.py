@@ -46,6 +46,13 @@ class ModelManager:
     Moving aliases are re-resolved at most every ``resolve_ttl`` seconds. With ``eager``, :attr:`ready`
     stays false until :meth:`load_all` has run.
 
+    Hot swap: while :meth:`start_watching` runs, a daemon thread re-resolves every served moving ref
+    (an alias, or a bare name meaning the latest version) every ``resolve_ttl`` seconds. When one
+    points at a new version, the thread loads it off the request path, swaps the ref's predictor in
+    one assignment under the lock, and only then drops the old one; requests always take the
+    predictor mapped now and never wait for a swap's load. A load that fails keeps the old version
+    serving (logged, reported to ``on_swap`` as ``"failure"``, retried with a backoff).
+
     >>> manager = ModelManager(client.registry, ["credit@production"])   # doctest: +SKIP
     >>> manager.predict("credit", [{"income": 52000, ...}]).predictions  # doctest: +SKIP
     """
@@ -56,21 +63,29 @@ class ModelManager:
         refs: Sequence[str] = (),
         *,
         runtime: str = "auto",
-        resolve_ttl: float = 5.0,
+        resolve_ttl: float = 2.0,
         eager: bool = False,
         on_load: Callable[[ModelVersion, float], None] | None = None,
+        on_swap: Callable[[ModelVersion, str], None] | None = None,
     ) -> None:
         self.registry = registry
         self.runtime = runtime
         self.resolve_ttl = resolve_ttl
         self.refs = [ModelRef.parse(r) for r in refs]
         self._default = {r.name: r for r in reversed(self.refs)}  # the first ref of a name wins
+        self._served = set(self.refs)
         self._on_load = on_load
         self._lock = threading.Lock()
         self._loading: dict[tuple[str, int], threading.Lock] = {}
         self._predictors: dict[tuple[str, int], Predictor] = {}
         self._resolved: dict[ModelRef, tuple[float, ModelVersion]] = {}
         self._eager_done = not (eager and self.refs)
+        self._on_swap = on_swap
+        # served ref -> the predictor answering it now; read without the lock, replaced under it
+        self._current: dict[ModelRef, Predictor] = {}
+        self._retry: dict[tuple[str, int], tuple[float, float]] = {}  # failed load -> (retry at, delay)
+        self._stop = threading.Event()
+        self._watcher: threading.Thread | None = None
 
     @property
     def names(self) -> list[str]:
@@ -95,8 +110,18 @@ class ModelManager:
         return self.refs[0]
 
     def resolve(self, ref: str | ModelRef) -> ModelVersion:
-        """The version a reference points at now (pinned versions are cached for good)."""
+        """The version a reference points at now (pinned versions are cached for good).
+
+        While watching, a served ref resolves to the version that answers it now.
+        """
         r = self.ref_for(ref)
+        if self.watching:
+            current = self._current.get(r)
+            if current is not None:
+                return current.model_version
+        return self._resolve(r)
+
+    def _resolve(self, r: ModelRef) -> ModelVersion:
         now = time.monotonic()
         hit = self._resolved.get(r)
         if hit is not None and (r.version is not None or now - hit[0] < self.resolve_ttl):
@@ -107,7 +132,23 @@ class ModelManager:
 
     def get(self, ref: str | ModelRef) -> Predictor:
         """The loaded predictor for a reference, loading it on first use."""
-        mv = self.resolve(ref)
+        r = self.ref_for(ref)
+        served = r in self._served
+        if served and self.watching:
+            current = self._current.get(r)
+            if current is not None:  # the hot path: no registry call, no lock
+                return current
+        predictor = self._load(self._resolve(r))
+        if served and self._current.get(r) is not predictor:
+            with self._lock:
+                if not self.watching:
+                    self._current[r] = predictor
+                else:  # never overwrite a swap the watcher made meanwhile
+                    predictor = self._current.setdefault(r, predictor)
+        return predictor
+
+    def _load(self, mv: ModelVersion) -> Predictor:
+        """The predictor of one version, loaded once however many threads ask at once."""
         key = (mv.name, mv.version)
         predictor = self._predictors.get(key)
         if predictor is not None:
@@ -125,6 +166,93 @@ class ModelManager:
                 if self._on_load is not None:
                     self._on_load(mv, elapsed)
         return predictor
+
+    # --- hot swap ---------------------------------------------------------------------------------
+
+    @property
+    def watching(self) -> bool:
+        return self._watcher is not None
+
+    def start_watching(self, interval: float | None = None) -> None:
+        """Start the daemon thread that hot-swaps moving refs every ``interval`` (``resolve_ttl``)."""
+        if self._watcher is not None:
+            return
+        every = self.resolve_ttl if interval is None else interval
+        self._stop.clear()
+        thread = threading.Thread(target=self._watch, args=(every,), name="modelport-watcher", daemon=True)
+        with self._lock:
+            self._watcher = thread
+        thread.start()
+
+    def stop_watching(self, timeout: float = 10.0) -> None:
+        """Stop the watcher (waits up to ``timeout`` for a load in progress)."""
+        thread = self._watcher
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join(timeout)
+        with self._lock:
+            self._watcher = None
+
+    def _watch(self, interval: float) -> None:
+        log.info("watching %s for new versions every %.1fs", [r.ref for r in self.refs], interval)
+        while not self._stop.wait(max(interval, 0.01)):
+            try:
+                self.refresh()
+            except Exception:  # the watcher must survive anything; requests keep the old versions
+                log.exception("hot swap check failed")
+
+    def refresh(self) -> list[ModelVersion]:
+        """Check each loaded moving ref once; swap in new versions. Returns the versions swapped in."""
+        swapped = []
+        for r in list(self._current):
+            if r.version is not None or self._stop.is_set():
+                continue
+            mv = self._swap(r)
+            if mv is not None:
+                swapped.append(mv)
+        return swapped
+
+    def _swap(self, r: ModelRef) -> ModelVersion | None:
+        old = self._current[r]
+        try:
+            mv = self.registry.get(r)
+        except Exception as exc:  # e.g. the alias was deleted: keep serving what we have
+            log.warning("cannot re-resolve %s, still serving %s: %s", r.ref, old.model_version.ref, exc)
+            return None
+        self._resolved[r] = (time.monotonic(), mv)
+        if mv.version == old.model_version.version:
+            return None
+        key = (mv.name, mv.version)
+        now = time.monotonic()
+        retry = self._retry.get(key)
+        if retry is not None and now < retry[0]:
+            return None
+        try:
+            new = self._load(mv)
+        except Exception as exc:
+            delay = min(300.0, max(self.resolve_ttl, 1.0) * 2 if retry is None else retry[1] * 2)
+            self._retry[key] = (now + delay, delay)
+            log.error(
+                "hot swap of %s to %s failed, still serving %s (retry in %.0fs): %s",
+                r.ref, mv.ref, old.model_version.ref, delay, exc,
+            )
+            if self._on_swap is not None:
+                self._on_swap(mv, "failure")
+            return None
+        self._retry.pop(key, None)
+        with self._lock:
+            if self._current.get(r) is not old:  # someone swapped first; let the next check decide
+                return None
+            self._current[r] = new  # the swap: requests from now on get the new version
+            in_use = {(p.model_version.name, p.model_version.version) for p in self._current.values()}
+            old_key = (old.model_version.name, old.model_version.version)
+            if old_key not in in_use:
+                self._predictors.pop(old_key, None)  # in-flight requests still hold their reference
+        log.info("hot swapped %s: %s -> %s", r.ref, old.model_version.ref, mv.ref)
+        if self._on_swap is not None:
+            self._on_swap(mv, "success")
+        return mv
 
     def load_all(self) -> None:
         """Load every served ref now (eager mode); raises the first failure."""

@@ -13,7 +13,7 @@ UNKNOWN = "unknown"
 
 
 class Metrics:
-    """Request counts and latencies per model, version, protocol; batch sizes; load times."""
+    """Request counts and latencies per model, version, protocol; batch sizes; load times; swaps."""
 
     content_type = CONTENT_TYPE_LATEST
 
@@ -45,6 +45,12 @@ class Metrics:
             ["model", "version"],
             registry=self.registry,
         )
+        self.swaps = Counter(
+            "modelport_model_swaps",
+            "Hot swaps of a served alias to a new version, by result (success or failure).",
+            ["model", "result"],
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "modelport_requests_in_flight", "Prediction requests being served now.", registry=self.registry
         )
@@ -60,6 +66,9 @@ class Metrics:
 
     def observe_load(self, mv: ModelVersion, seconds: float) -> None:
         self.load_seconds.labels(mv.name, str(mv.version)).set(seconds)
+
+    def observe_swap(self, mv: ModelVersion, result: str) -> None:
+        self.swaps.labels(mv.name, result).inc()
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
