@@ -217,7 +217,7 @@ class ModelManager:
         old = self._current[r]
         try:
             mv = self.registry.get(r)
-        except Exception as exc:  # e.g. the alias was deleted: keep serving what we have
+        except Exception as exc:  # noqa: BLE001 - e.g. the alias was deleted: keep serving what we have
             log.warning("cannot re-resolve %s, still serving %s: %s", r.ref, old.model_version.ref, exc)
             return None
         self._resolved[r] = (time.monotonic(), mv)
@@ -230,12 +230,16 @@ class ModelManager:
             return None
         try:
             new = self._load(mv)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any failed load keeps the old version serving
             delay = min(300.0, max(self.resolve_ttl, 1.0) * 2 if retry is None else retry[1] * 2)
             self._retry[key] = (now + delay, delay)
             log.error(
                 "hot swap of %s to %s failed, still serving %s (retry in %.0fs): %s",
-                r.ref, mv.ref, old.model_version.ref, delay, exc,
+                r.ref,
+                mv.ref,
+                old.model_version.ref,
+                delay,
+                exc,
             )
             if self._on_swap is not None:
                 self._on_swap(mv, "failure")
