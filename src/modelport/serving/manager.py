@@ -195,7 +195,7 @@ class ModelManager:
             self._watcher = None
 
     def _watch(self, interval: float) -> None:
-        log.info("watching %s for new versions every %.1fs", [r.ref for r in self.refs], interval)
+        log.info("watching %s for new versions every %.1fs", [str(r) for r in self.refs], interval)
         while not self._stop.wait(max(interval, 0.01)):
             try:
                 self.refresh()
@@ -218,7 +218,7 @@ class ModelManager:
         try:
             mv = self.registry.get(r)
         except Exception as exc:  # noqa: BLE001 - e.g. the alias was deleted: keep serving what we have
-            log.warning("cannot re-resolve %s, still serving %s: %s", r.ref, old.model_version.ref, exc)
+            log.warning("cannot re-resolve %s, still serving %s: %s", r, old.model_version.ref, exc)
             return None
         self._resolved[r] = (time.monotonic(), mv)
         if mv.version == old.model_version.version:
@@ -235,7 +235,7 @@ class ModelManager:
             self._retry[key] = (now + delay, delay)
             log.error(
                 "hot swap of %s to %s failed, still serving %s (retry in %.0fs): %s",
-                r.ref,
+                r,
                 mv.ref,
                 old.model_version.ref,
                 delay,
@@ -253,7 +253,7 @@ class ModelManager:
             old_key = (old.model_version.name, old.model_version.version)
             if old_key not in in_use:
                 self._predictors.pop(old_key, None)  # in-flight requests still hold their reference
-        log.info("hot swapped %s: %s -> %s", r.ref, old.model_version.ref, mv.ref)
+        log.info("hot swapped %s: %s -> %s", r, old.model_version.ref, mv.ref)
         if self._on_swap is not None:
             self._on_swap(mv, "success")
         return mv
