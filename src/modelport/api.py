@@ -111,3 +111,17 @@ def list_versions(name: str) -> list[ModelVersion]:
 def reference_sample(ref: str) -> Any:
     """The training reference sample stored with a version, as a pandas DataFrame."""
     return default_client().registry.reference_sample(ref)
+
+
+def prediction_log(name: str, since: Any = None, until: Any = None) -> Any:
+    """The requests a server logged for ``name`` (one row per input row), as a pandas DataFrame.
+
+    ``since``/``until`` (datetimes, dates or ISO strings; naive ones are UTC) bound the timestamp.
+    Columns: ``request_id, timestamp, model, version, runtime, protocol, latency_ms``, ``in_<column>``
+    per input column, ``prediction`` and ``proba_<class>`` for classifiers.
+
+    >>> mp.prediction_log("credit", since="2026-01-01")   # doctest: +SKIP
+    """
+    from modelport.prediction_log_reader import read_prediction_log
+
+    return read_prediction_log(default_client().settings.home, name, since=since, until=until)

@@ -272,6 +272,7 @@ def test_public_surface() -> None:
         "list_models",
         "list_versions",
         "load",
+        "prediction_log",
         "reference_sample",
         "register",
         "set_alias",

@@ -23,10 +23,12 @@ from modelport.client import Client
 from modelport.config import Settings
 from modelport.errors import ModelportError
 from modelport.model_version import ModelVersion
+from modelport.prediction_log_reader import log_root
 from modelport.serving import docs
 from modelport.serving.http import DEFAULT_MAX_BODY_BYTES, Service, json_response, safe_message, service
 from modelport.serving.manager import ModelManager
 from modelport.serving.metrics import Metrics
+from modelport.serving.prediction_log import PredictionLogger
 from modelport.serving.protocols import mlflow, native, v2
 
 log = logging.getLogger(__name__)
@@ -43,11 +45,17 @@ def create_app(
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
     resolve_ttl: float = 2.0,
     watch: bool = True,
+    log_predictions: bool = True,
+    log_sample_rate: float = 1.0,
 ) -> Starlette:
     """An ASGI app serving ``refs`` over the native, v2 and MLflow protocols on one port.
 
     With ``watch``, a background thread hot-swaps a served alias to its new version (loaded off
     the request path) within ``resolve_ttl`` seconds of the alias moving; see :class:`ModelManager`.
+
+    With ``log_predictions``, each successful prediction (a ``log_sample_rate`` share of requests)
+    is written asynchronously as Parquet under ``MODELPORT_HOME/prediction_logs``; read it with
+    ``mp.prediction_log(name)``. See :mod:`modelport.serving.prediction_log`.
 
     >>> app = create_app(Client(Settings.from_env()), ["credit@production"])   # doctest: +SKIP
     >>> uvicorn.run(app, port=8080)                                            # doctest: +SKIP
@@ -62,7 +70,16 @@ def create_app(
         on_load=metrics.observe_load,
         on_swap=metrics.observe_swap,
     )
-    svc = Service(manager, metrics, max_body_bytes)
+    logger = (
+        PredictionLogger(
+            log_root(client.settings.home),
+            sample_rate=log_sample_rate,
+            on_rows=metrics.observe_prediction_log,
+        )
+        if log_predictions
+        else None
+    )
+    svc = Service(manager, metrics, max_body_bytes, logger)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -70,10 +87,14 @@ def create_app(
             await run_in_threadpool(manager.load_all)
         if watch:
             manager.start_watching()
+        if logger is not None:
+            logger.start()
         try:
             yield
         finally:
             await run_in_threadpool(manager.stop_watching)
+            if logger is not None:
+                await run_in_threadpool(logger.close)  # flush what is queued
 
     routes = [
         *native.routes(),

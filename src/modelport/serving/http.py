@@ -20,6 +20,7 @@ from modelport.schema import Signature
 from modelport.serving.errors import PayloadTooLarge
 from modelport.serving.manager import ModelManager, Prediction
 from modelport.serving.metrics import Metrics
+from modelport.serving.prediction_log import PredictionLogger
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 REQUEST_ID = "x-request-id"
@@ -30,10 +31,17 @@ _ECHOED_VALUE = re.compile(r"(got \w+) value .*$")
 class Service:
     """The per-app service the route handlers call: the model manager plus metrics and limits."""
 
-    def __init__(self, manager: ModelManager, metrics: Metrics, max_body_bytes: int) -> None:
+    def __init__(
+        self,
+        manager: ModelManager,
+        metrics: Metrics,
+        max_body_bytes: int,
+        prediction_log: PredictionLogger | None = None,
+    ) -> None:
         self.manager = manager
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
+        self.prediction_log = prediction_log
 
     async def predict(
         self,
@@ -43,17 +51,18 @@ class Service:
         protocol: str,
         decode: Callable[[Any, Signature], Any] | None = None,
     ) -> Prediction:
-        """Decode and predict off the event loop; record the request's metrics."""
+        """Decode and predict off the event loop; record the request's metrics; queue it for the log."""
         started = time.perf_counter()
         self.metrics.in_flight.inc()
         try:
             result = await run_in_threadpool(self.manager.predict, ref, data, decode)
         finally:
             self.metrics.in_flight.dec()
+        elapsed = time.perf_counter() - started
         request.state.model_version = result.model_version
-        self.metrics.observe_success(
-            result.model_version, protocol, time.perf_counter() - started, result.rows
-        )
+        self.metrics.observe_success(result.model_version, protocol, elapsed, result.rows)
+        if self.prediction_log is not None:  # enqueue only: never blocks, never raises
+            self.prediction_log.log(result, request_id(request), protocol, elapsed)
         return result
 
 
@@ -63,10 +72,14 @@ def service(request: Request) -> Service:
 
 
 def request_id(request: Request) -> str:
-    rid = request.headers.get(REQUEST_ID)
-    if rid and len(rid) <= 200 and rid.isprintable():
-        return rid
-    return uuid.uuid4().hex
+    """The client's X-Request-ID (when sane) or a new one; the same for the whole request."""
+    rid: str | None = getattr(request.state, "request_id", None)
+    if rid is None:
+        rid = request.headers.get(REQUEST_ID)
+        if not (rid and len(rid) <= 200 and rid.isprintable()):
+            rid = uuid.uuid4().hex
+        request.state.request_id = rid
+    return rid
 
 
 async def read_body(request: Request, limit: int) -> bytes:

@@ -20,7 +20,7 @@ from modelport.model_version import ModelVersion
 from modelport.predictor import Predictor
 from modelport.refs import ModelRef
 from modelport.registry import Registry
-from modelport.schema import Signature
+from modelport.schema import Batch, Signature
 from modelport.serving.errors import PredictionFailed
 
 log = logging.getLogger(__name__)
@@ -35,6 +35,8 @@ class Prediction:
     probabilities: np.ndarray | None
     classes: list[Any] | None
     rows: int
+    batch: Batch | None = None  # the validated inputs (for the prediction log)
+    runtime: str = "native"
 
 
 class ModelManager:
@@ -297,4 +299,12 @@ class ModelManager:
                 f"Model '{predictor.model_version.ref}' could not score this input "
                 f"({type(exc).__name__}); check the values against GET /openapi.json."
             ) from exc
-        return Prediction(predictor.model_version, labels, proba, predictor.classes, batch.n_rows)
+        return Prediction(
+            predictor.model_version,
+            labels,
+            proba,
+            predictor.classes,
+            batch.n_rows,
+            batch=batch,
+            runtime=predictor.runtime,
+        )

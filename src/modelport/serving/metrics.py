@@ -51,6 +51,12 @@ class Metrics:
             ["model", "result"],
             registry=self.registry,
         )
+        self.prediction_log_rows = Counter(
+            "modelport_prediction_log_rows",
+            "Prediction rows for the prediction log, by result (logged, dropped, failed).",
+            ["model", "result"],
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "modelport_requests_in_flight", "Prediction requests being served now.", registry=self.registry
         )
@@ -69,6 +75,9 @@ class Metrics:
 
     def observe_swap(self, mv: ModelVersion, result: str) -> None:
         self.swaps.labels(mv.name, result).inc()
+
+    def observe_prediction_log(self, model: str, result: str, rows: int) -> None:
+        self.prediction_log_rows.labels(model, result).inc(rows)
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

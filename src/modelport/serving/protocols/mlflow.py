@@ -18,7 +18,7 @@ from modelport import __version__
 from modelport.errors import InvalidInput, ModelportError
 from modelport.schema import Signature
 from modelport.serving.errors import UnsupportedMediaType
-from modelport.serving.http import json_response, jsonable, parse_json, read_body, service
+from modelport.serving.http import json_response, jsonable, parse_json, read_body, request_id, service
 from modelport.serving.protocols import tabular
 
 PROTOCOL = "mlflow"
@@ -83,7 +83,9 @@ async def invocations(request: Request) -> Response:
         result = await svc.predict(request, ref, body, PROTOCOL, decode_csv)
     else:
         result = await svc.predict(request, ref, parse_json(body), PROTOCOL, decode_json)
-    return json_response({"predictions": jsonable(result.predictions)})
+    return json_response(
+        {"predictions": jsonable(result.predictions)}, headers={"X-Request-ID": request_id(request)}
+    )
 
 
 async def ping(request: Request) -> Response:

@@ -204,6 +204,9 @@ async def infer(request: Request) -> Response:
         payload, binary = parse_json(body), b""
     if not isinstance(payload, dict):
         raise InvalidInput("The body must be a JSON inference request object with 'inputs'.")
+    given = payload.get("id")
+    if isinstance(given, str) and given and len(given) <= 200 and given.isprintable():
+        request.state.request_id = given  # the log and the response use the request's own id
     result = await svc.predict(request, ref, (payload, binary), PROTOCOL, decode)
     outputs = [_output("predictions", result.predictions)]
     if result.probabilities is not None:
@@ -216,7 +219,7 @@ async def infer(request: Request) -> Response:
     rid = payload.get("id") if isinstance(payload.get("id"), str) else request_id(request)
     return json_response(
         {"model_name": mv.name, "model_version": str(mv.version), "id": rid, "outputs": outputs},
-        headers={"X-Model-Version": mv.ref},
+        headers={"X-Model-Version": mv.ref, "X-Request-ID": request_id(request)},
     )
 
 

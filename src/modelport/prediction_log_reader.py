@@ -1,0 +1,73 @@
+"""Read the prediction log the server writes (see :mod:`modelport.serving.prediction_log`).
+
+Files live under ``<MODELPORT_HOME>/prediction_logs/<model>/date=YYYY-MM-DD/<uuid>.parquet``.
+(Not ``modelport/prediction_log.py``: importing that submodule would replace the public function
+``modelport.prediction_log`` with the module on the package.) Needs only pandas and pyarrow.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+FOLDER = "prediction_logs"
+
+
+def log_root(home: Path | str) -> Path:
+    return Path(home) / FOLDER
+
+
+def read_prediction_log(
+    home: Path | str,
+    name: str,
+    since: datetime | date | str | None = None,
+    until: datetime | date | str | None = None,
+) -> Any:
+    """Every logged row of ``name`` with ``since <= timestamp < until`` (UTC), oldest first."""
+    import pandas as pd
+    import pyarrow.parquet as pq
+
+    lo = _utc(since)
+    hi = _utc(until)
+    folder = log_root(home) / name
+    frames = []
+    if folder.is_dir():
+        for part in sorted(folder.glob("date=*")):
+            day = part.name[len("date=") :]
+            if lo is not None and day < lo.strftime("%Y-%m-%d"):
+                continue
+            if hi is not None and day > hi.strftime("%Y-%m-%d"):
+                continue
+            for f in sorted(part.glob("[!.]*.parquet")):
+                frames.append(pq.read_table(f).to_pandas())
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return pd.DataFrame(
+            {
+                "request_id": pd.Series(dtype=object),
+                "timestamp": pd.Series(dtype="datetime64[us, UTC]"),
+                "model": pd.Series(dtype=object),
+                "version": pd.Series(dtype="int64"),
+                "runtime": pd.Series(dtype=object),
+                "protocol": pd.Series(dtype=object),
+                "latency_ms": pd.Series(dtype="float64"),
+            }
+        )
+    df = pd.concat(frames, ignore_index=True, sort=False)
+    if lo is not None:
+        df = df[df["timestamp"] >= lo]
+    if hi is not None:
+        df = df[df["timestamp"] < hi]
+    return df.sort_values("timestamp", kind="stable").reset_index(drop=True)
+
+
+def _utc(value: datetime | date | str | None) -> Any:
+    import pandas as pd
+
+    if value is None:
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        value = datetime(value.year, value.month, value.day)
+    ts = pd.Timestamp(value)
+    return ts.tz_localize(UTC) if ts.tzinfo is None else ts.tz_convert(UTC)

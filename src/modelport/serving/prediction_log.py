@@ -1,0 +1,220 @@
+"""Prediction logging for monitoring: every served prediction, written to Parquet off the request path.
+
+The request path only enqueues (never blocks, never raises): when the bounded queue is full the
+request's rows are dropped and counted. A daemon writer thread flushes every ``flush_rows`` rows or
+``flush_seconds`` seconds to ``<root>/<model>/date=YYYY-MM-DD/<uuid>.parquet`` (written to a
+hidden temporary name, then renamed), and once more on :meth:`PredictionLogger.close`.
+
+Columns, one row per input row (read them back with ``mp.prediction_log(name)``):
+
+``request_id, timestamp`` (UTC), ``model, version, runtime, protocol, latency_ms`` (of the whole
+request), ``in_<column>`` for each input column (``in_tensor`` for a tensor model, the row
+flattened), ``prediction``, and ``proba_<class>`` per class for classifiers.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import random
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from modelport.serving.manager import Prediction
+
+log = logging.getLogger(__name__)
+INPUT_PREFIX = "in_"
+PROBA_PREFIX = "proba_"
+
+
+@dataclass(frozen=True)
+class _Record:
+    request_id: str
+    timestamp: datetime
+    protocol: str
+    latency_ms: float
+    result: Prediction
+
+
+class PredictionLogger:
+    """Queue predictions from requests; a background thread writes them as Parquet.
+
+    ``on_rows(model, result, n)`` is told about rows ``"logged"``, ``"dropped"`` (queue full) and
+    ``"failed"`` (the write failed: logged, never raised).
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        sample_rate: float = 1.0,
+        max_queue: int = 10_000,
+        flush_rows: int = 1_000,
+        flush_seconds: float = 5.0,
+        on_rows: Callable[[str, str, int], None] | None = None,
+    ) -> None:
+        if not 0.0 <= sample_rate <= 1.0:
+            raise ValueError(f"log_sample_rate must be between 0 and 1, got {sample_rate}")
+        self.root = Path(root)
+        self.sample_rate = sample_rate
+        self.flush_rows = flush_rows
+        self.flush_seconds = flush_seconds
+        self._on_rows = on_rows
+        self._queue: queue.Queue[_Record | None] = queue.Queue(maxsize=max_queue)
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+        self.logged = 0
+        self.dropped = 0
+        self.failed = 0
+
+    def start(self) -> None:
+        with self._lock:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._run, name="modelport-prediction-log", daemon=True
+                )
+                self._thread.start()
+
+    def log(self, result: Prediction, request_id: str, protocol: str, seconds: float) -> None:
+        """Enqueue one request's prediction (sampled); never blocks and never raises."""
+        try:
+            if result.batch is None or result.rows == 0:
+                return
+            if self.sample_rate < 1.0 and random.random() >= self.sample_rate:
+                return
+            if self._thread is None:
+                self.start()
+            record = _Record(request_id, datetime.now(UTC), protocol, seconds * 1000.0, result)
+            try:
+                self._queue.put_nowait(record)
+            except queue.Full:
+                self.dropped += result.rows
+                self._count(result.model_version.name, "dropped", result.rows)
+        except Exception:  # logging must never fail a request
+            log.exception("could not queue a prediction for logging")
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Write everything queued, then stop the writer thread."""
+        thread = self._thread
+        if thread is None:
+            return
+        try:
+            self._queue.put(None, timeout=timeout)
+        except queue.Full:
+            log.error("prediction log queue stayed full; unwritten rows are lost")
+        thread.join(timeout)
+        with self._lock:
+            self._thread = None
+
+    # --- the writer thread ------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        pending: list[_Record] = []
+        rows = 0
+        first = 0.0
+        stop = False
+        while not stop:
+            wait = self.flush_seconds - (time.monotonic() - first) if pending else self.flush_seconds
+            try:
+                item = self._queue.get(timeout=max(wait, 0.01))
+                if item is None:
+                    stop = True
+                else:
+                    if not pending:
+                        first = time.monotonic()
+                    pending.append(item)
+                    rows += item.result.rows
+            except queue.Empty:
+                pass
+            due = pending and (
+                stop or rows >= self.flush_rows or time.monotonic() - first >= self.flush_seconds
+            )
+            if due:
+                self._flush(pending)
+                pending, rows = [], 0
+
+    def _flush(self, records: list[_Record]) -> None:
+        groups: dict[tuple[str, str], list[_Record]] = {}
+        for r in records:
+            groups.setdefault((r.result.model_version.name, r.timestamp.strftime("%Y-%m-%d")), []).append(r)
+        for (name, day), group in groups.items():
+            n = sum(r.result.rows for r in group)
+            try:
+                self._write(name, day, group)
+            except Exception:  # a failed write is counted, never raised
+                self.failed += n
+                log.exception("could not write %d prediction log rows of %s", n, name)
+                self._count(name, "failed", n)
+            else:
+                self.logged += n
+                self._count(name, "logged", n)
+
+    def _write(self, name: str, day: str, group: list[_Record]) -> None:
+        import pandas as pd
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        frame = pd.concat([_frame(r) for r in group], ignore_index=True, sort=False)
+        table = pa.Table.from_pandas(frame, preserve_index=False)
+        folder = self.root / name / f"date={day}"
+        folder.mkdir(parents=True, exist_ok=True)
+        file_id = uuid.uuid4().hex
+        tmp = folder / f".{file_id}.parquet.tmp"
+        try:
+            pq.write_table(table, tmp)
+            os.replace(tmp, folder / f"{file_id}.parquet")
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _count(self, name: str, result: str, n: int) -> None:
+        if self._on_rows is not None:
+            try:
+                self._on_rows(name, result, n)
+            except Exception:  # a broken callback must not stop the writer
+                log.exception("prediction log metrics callback failed")
+
+
+def _frame(r: _Record) -> Any:
+    import pandas as pd
+
+    res = r.result
+    n = res.rows
+    mv = res.model_version
+    data: dict[str, Any] = {
+        "request_id": [r.request_id] * n,
+        "timestamp": pd.Series([r.timestamp] * n, dtype="datetime64[us, UTC]"),
+        "model": [mv.name] * n,
+        "version": np.full(n, mv.version, dtype=np.int64),
+        "runtime": [res.runtime] * n,
+        "protocol": [r.protocol] * n,
+        "latency_ms": np.full(n, r.latency_ms, dtype=np.float64),
+    }
+    batch = res.batch
+    assert batch is not None
+    if batch.tensor is not None:
+        data[f"{INPUT_PREFIX}tensor"] = [row.reshape(-1).tolist() for row in np.asarray(batch.tensor)]
+    else:
+        for col, values in batch.columns.items():
+            data[f"{INPUT_PREFIX}{col}"] = _column(values)
+    data["prediction"] = _column(res.predictions)
+    if res.probabilities is not None and res.classes is not None:
+        proba = np.asarray(res.probabilities)
+        for i, cls in enumerate(res.classes):
+            data[f"{PROBA_PREFIX}{cls}"] = proba[:, i]
+    return pd.DataFrame(data)
+
+
+def _column(values: Any) -> Any:
+    arr = np.asarray(values)
+    if arr.ndim > 1:
+        return [row.reshape(-1).tolist() for row in arr]
+    return arr
