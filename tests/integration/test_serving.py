@@ -322,3 +322,16 @@ def test_serve_rejects_unknown_refs(models: dict[str, Any], tmp_path: Path) -> N
 
     with pytest.raises(mp.ModelNotFound):
         serve(["nope"], port=1)
+
+
+def test_serve_command_fails_fast_on_unknown_models_and_documents_its_flags(home: Path) -> None:
+    from typer.testing import CliRunner
+
+    from modelport.cli import app
+
+    runner = CliRunner()
+    help_text = " ".join(runner.invoke(app, ["serve", "--help"]).output.split())
+    for flag in ("--workers", "--runtime", "--watch-interval", "--log-sample-rate", "--max-body-mb"):
+        assert flag in help_text
+    res = runner.invoke(app, ["serve", "nope@production", "--port", "1"])
+    assert res.exit_code == 1 and "Model 'nope' not found" in res.output

@@ -20,6 +20,15 @@ def serve(
     max_body_mb: Annotated[
         float, typer.Option("--max-body-mb", min=0.001, help="Largest request body accepted, in MB.")
     ] = 10.0,
+    runtime: Annotated[
+        str, typer.Option(help="auto (ONNX twin when it passed its parity gate), native or onnx.")
+    ] = "auto",
+    watch_interval: Annotated[
+        float, typer.Option(min=0.0, help="Seconds between alias checks for hot swap (0: off).")
+    ] = 2.0,
+    log_sample_rate: Annotated[
+        float, typer.Option(min=0.0, max=1.0, help="Share of requests written to the prediction log.")
+    ] = 1.0,
 ) -> None:
     """Serve models over HTTP on one port: native JSON, Open Inference Protocol v2 and MLflow scoring.
 
@@ -35,4 +44,7 @@ def serve(
         workers=workers,
         eager=not lazy,
         max_body_bytes=int(max_body_mb * 1024 * 1024),
+        runtime=runtime,
+        watch_interval=watch_interval,
+        log_sample_rate=log_sample_rate,
     )

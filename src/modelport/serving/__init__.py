@@ -26,10 +26,15 @@ def serve(
     eager: bool = True,
     max_body_bytes: int | None = None,
     log_level: str = "info",
+    runtime: str = "auto",
+    watch_interval: float = 2.0,
+    log_sample_rate: float = 1.0,
 ) -> None:
     """Serve ``refs`` with uvicorn (uvloop + httptools) until interrupted.
 
     With ``workers > 1`` each worker process builds its own app from the environment.
+    ``watch_interval`` (seconds; 0 turns it off) is how often served aliases are checked for hot
+    swap; ``log_sample_rate`` is the share of requests written to the prediction log (0 = none).
     """
     import uvicorn
 
@@ -38,7 +43,14 @@ def serve(
     client = default_client()
     for ref in refs:  # fail fast, with the registry's message, before any worker starts
         client.registry.get(ref)
-    options: dict[str, Any] = {"eager": eager}
+    options: dict[str, Any] = {
+        "eager": eager,
+        "runtime": runtime,
+        "resolve_ttl": watch_interval or 2.0,
+        "watch": watch_interval > 0,
+        "log_predictions": log_sample_rate > 0,
+        "log_sample_rate": log_sample_rate,
+    }
     if max_body_bytes is not None:
         options["max_body_bytes"] = max_body_bytes
     common: dict[str, Any] = {
