@@ -50,6 +50,20 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
+# The functions of modelport.api, imported on first use.
+_API_FUNCTIONS = (
+    "compile",
+    "delete_alias",
+    "get",
+    "list_models",
+    "list_versions",
+    "load",
+    "prediction_log",
+    "reference_sample",
+    "register",
+    "set_alias",
+)
+
 _LAZY = {
     "Client": "modelport.client",
     "default_client": "modelport.client",
@@ -60,21 +74,7 @@ _LAZY = {
     "Signature": "modelport.schema",
     "TensorSpec": "modelport.schema",
     "ModelSummary": "modelport.store.metadata",
-    **{
-        name: "modelport.api"
-        for name in (
-            "compile",
-            "delete_alias",
-            "get",
-            "list_models",
-            "list_versions",
-            "load",
-            "prediction_log",
-            "reference_sample",
-            "register",
-            "set_alias",
-        )
-    },
+    **dict.fromkeys(_API_FUNCTIONS, "modelport.api"),
 }
 
 __all__ = [

@@ -261,22 +261,13 @@ def _smoke_test(flavor_mod: ModuleType, path: Path, info: dict[str, Any], batch:
     try:
         loaded = flavor_mod.load(path, info)
         if batch is not None and batch.n_rows:
-            loaded.predict(_head(batch, 5))
+            loaded.predict(batch.rows(0, 5))
     except ModelportError:
         raise
     except Exception as exc:
         raise RegistrationError(
             f"The saved {flavor_mod.NAME} model does not load and predict on the sample: {exc}"
         ) from exc
-
-
-def _head(batch: Any, n: int) -> Any:
-    from modelport.schema import Batch
-
-    if batch.tensor is not None:
-        return Batch(batch.signature, n_rows=min(n, batch.n_rows), tensor=batch.tensor[:n])
-    cols = {k: v[:n] for k, v in batch.columns.items()}
-    return Batch(batch.signature, cols, min(n, batch.n_rows))
 
 
 def _write_reference(

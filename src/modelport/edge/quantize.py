@@ -85,7 +85,7 @@ def _quantize_static(source: Path, target: Path, info: dict[str, Any], batch: Ba
 
     loaded = flavors.get("onnx").load(source.parent, {**info, "file": source.name})
     n = min(batch.n_rows, _CALIBRATION_ROWS)
-    chunks = [_slice(batch, i, min(i + 64, n)) for i in range(0, n, 64)]
+    chunks = [batch.rows(i, min(i + 64, n)) for i in range(0, n, 64)]
 
     class Reader(CalibrationDataReader):
         def __init__(self) -> None:
@@ -98,12 +98,6 @@ def _quantize_static(source: Path, target: Path, info: dict[str, Any], batch: Ba
         str(source), str(target), Reader(), quant_format=QuantFormat.QDQ,
         activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
     )  # fmt: skip
-
-
-def _slice(batch: Batch, start: int, stop: int) -> Batch:
-    if batch.tensor is not None:
-        return Batch(batch.signature, n_rows=stop - start, tensor=batch.tensor[start:stop])
-    return Batch(batch.signature, {k: v[start:stop] for k, v in batch.columns.items()}, stop - start)
 
 
 def _gate(

@@ -55,6 +55,13 @@ class Batch:
                 self._columns = {n: self._frame[n].to_numpy() for n in names}
         return self._columns
 
+    def rows(self, start: int, stop: int) -> Batch:
+        """Rows ``start:stop`` as a new batch (a view where numpy allows)."""
+        stop = min(stop, self.n_rows)
+        if self.tensor is not None:
+            return Batch(self.signature, n_rows=stop - start, tensor=self.tensor[start:stop])
+        return Batch(self.signature, {k: v[start:stop] for k, v in self.columns.items()}, stop - start)
+
     def to_pandas(self) -> Any:
         """A DataFrame in signature order; categorical columns get their training categories."""
         if self._frame is not None:
