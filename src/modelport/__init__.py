@@ -23,6 +23,7 @@ from modelport.errors import (
     InvalidReference,
     ModelNotFound,
     ModelportError,
+    Overloaded,
     RegistrationError,
     SchemaMismatch,
     StoreError,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
     from modelport.model_version import ModelVersion
     from modelport.predictor import Predictor
     from modelport.schema import ColumnSpec, Signature, TensorSpec
+    from modelport.serving import ServeConfig, serve
     from modelport.store.metadata import ModelSummary
 
 __version__ = "0.1.0"
@@ -74,6 +76,8 @@ _LAZY = {
     "Signature": "modelport.schema",
     "TensorSpec": "modelport.schema",
     "ModelSummary": "modelport.store.metadata",
+    "serve": "modelport.serving",
+    "ServeConfig": "modelport.serving",
     **dict.fromkeys(_API_FUNCTIONS, "modelport.api"),
 }
 
@@ -91,9 +95,11 @@ __all__ = [
     "ModelSummary",
     "ModelVersion",
     "ModelportError",
+    "Overloaded",
     "Predictor",
     "RegistrationError",
     "SchemaMismatch",
+    "ServeConfig",
     "Settings",
     "Signature",
     "StoreError",
@@ -109,6 +115,7 @@ __all__ = [
     "prediction_log",
     "reference_sample",
     "register",
+    "serve",
     "set_alias",
 ]
 

@@ -77,3 +77,16 @@ class DependencyMismatchWarning(UserWarning):
 
 class ExtraColumnsWarning(UserWarning):
     """Input had columns the signature does not know; they were ignored."""
+
+
+class Overloaded(ModelportError):
+    """The server sheds this request: its model's queue is full or the wait would exceed the SLA.
+
+    ``retry_after`` (seconds) becomes the HTTP ``Retry-After`` header of the 503.
+    """
+
+    status = 503
+
+    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after

@@ -19,7 +19,7 @@ from modelport.serving.background import BackgroundServer
 from tests.integration.test_serving import _records
 from tests.unit.test_registry import credit_pipeline
 
-POLL = 0.25  # the server's resolve_ttl: how often the watcher re-resolves credit@production
+POLL = 0.25  # the server's watch_interval: how often the watcher re-resolves credit@production
 LOAD_SECONDS = 3.0
 MAX_REQUESTS_PER_THREAD = 3000
 
@@ -39,7 +39,7 @@ def swap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         assert model_files, v3.artifact_uri
         for f in model_files:
             f.write_bytes(b"junk")
-        app = create_app(Client(Settings.from_env()), ["credit@production"], resolve_ttl=POLL)
+        app = create_app(Client(Settings.from_env()), ["credit@production"], watch_interval=POLL)
         with BackgroundServer(app) as server:
             yield {"url": server.url, "rows": {"inputs": _records(X.head(4))}}
 

@@ -254,12 +254,14 @@ def test_public_surface() -> None:
         "InvalidInput",
         "InvalidReference",
         "ModelNotFound",
+        "Overloaded",
         "ModelSummary",
         "ModelVersion",
         "ModelportError",
         "Predictor",
         "RegistrationError",
         "SchemaMismatch",
+        "ServeConfig",
         "Settings",
         "Signature",
         "StoreError",
@@ -275,6 +277,7 @@ def test_public_surface() -> None:
         "prediction_log",
         "reference_sample",
         "register",
+        "serve",
         "set_alias",
     }
     for name in mp.__all__:

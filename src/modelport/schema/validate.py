@@ -9,6 +9,7 @@ arrived.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -61,6 +62,19 @@ class Batch:
         if self.tensor is not None:
             return Batch(self.signature, n_rows=stop - start, tensor=self.tensor[start:stop])
         return Batch(self.signature, {k: v[start:stop] for k, v in self.columns.items()}, stop - start)
+
+    @classmethod
+    def concat(cls, batches: Sequence[Batch]) -> Batch:
+        """One batch holding the rows of ``batches`` in order (all validated against one signature)."""
+        if len(batches) == 1:
+            return batches[0]
+        first = batches[0]
+        n_rows = sum(b.n_rows for b in batches)
+        if first.tensor is not None:
+            tensor = np.concatenate([np.asarray(b.tensor) for b in batches])
+            return cls(first.signature, n_rows=n_rows, tensor=tensor)
+        columns = {name: np.concatenate([b.columns[name] for b in batches]) for name in first.columns}
+        return cls(first.signature, columns, n_rows)
 
     def to_pandas(self) -> Any:
         """A DataFrame in signature order; categorical columns get their training categories."""

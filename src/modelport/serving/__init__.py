@@ -9,62 +9,81 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from modelport.serving.app import ENV_OPTIONS, ENV_REFS, app_from_env, create_app
+from modelport.errors import InvalidInput
+from modelport.serving.app import ENV_CONFIG, app_from_env, create_app
 from modelport.serving.manager import ModelManager, Prediction
+from modelport.serving.settings import Canary, ModelPolicy, ServeConfig, Shadow
 
-__all__ = ["ModelManager", "Prediction", "app_from_env", "create_app", "serve"]
+__all__ = [
+    "Canary",
+    "ModelManager",
+    "ModelPolicy",
+    "Prediction",
+    "ServeConfig",
+    "Shadow",
+    "app_from_env",
+    "create_app",
+    "serve",
+]
 
 
 def serve(
-    refs: Sequence[str],
-    host: str = "127.0.0.1",
-    port: int = 8080,
+    refs: Sequence[str] = (),
+    host: str | None = None,
+    port: int | None = None,
     *,
-    workers: int = 1,
-    eager: bool = True,
-    max_body_bytes: int | None = None,
+    config: ServeConfig | str | Path | None = None,
+    workers: int | None = None,
     log_level: str = "info",
-    runtime: str = "auto",
-    watch_interval: float = 2.0,
-    log_sample_rate: float = 1.0,
+    **settings: Any,
 ) -> None:
-    """Serve ``refs`` with uvicorn (uvloop + httptools) until interrupted.
+    """Serve ``refs`` with uvicorn (uvloop + httptools) until interrupted; SIGTERM drains in-flight requests.
 
-    With ``workers > 1`` each worker process builds its own app from the environment.
-    ``watch_interval`` (seconds; 0 turns it off) is how often served aliases are checked for hot
-    swap; ``log_sample_rate`` is the share of requests written to the prediction log (0 = none).
+    ``config`` is a :class:`ServeConfig` or the path of a ``serve.yaml``; ``refs``, ``host``,
+    ``port``, ``workers`` and ``settings`` (any :class:`ServeConfig` field or model policy key,
+    e.g. ``batching=True, sla_ms=50``; ``None`` values are ignored) override it. With
+    ``workers > 1`` each worker process builds its own app from the same settings.
+
+    >>> mp.serve(["credit@production"], port=8080, batching=True)   # doctest: +SKIP
     """
     import uvicorn
 
     from modelport.client import default_client
 
+    cfg = config if isinstance(config, ServeConfig) else ServeConfig.load(config) if config else ServeConfig()
+    changes = {k: v for k, v in settings.items() if v is not None}
+    for key, value in (("refs", tuple(refs)), ("host", host), ("port", port), ("workers", workers)):
+        if value:
+            changes[key] = value
+    cfg = cfg.replace(**changes)
+    if not cfg.refs:
+        raise InvalidInput(
+            "Name at least one model to serve (as an argument or under 'models' in the config)."
+        )
     client = default_client()
-    for ref in refs:  # fail fast, with the registry's message, before any worker starts
+    for ref in _all_refs(cfg):  # fail fast, with the registry's message, before any worker starts
         client.registry.get(ref)
-    options: dict[str, Any] = {
-        "eager": eager,
-        "runtime": runtime,
-        "resolve_ttl": watch_interval or 2.0,
-        "watch": watch_interval > 0,
-        "log_predictions": log_sample_rate > 0,
-        "log_sample_rate": log_sample_rate,
-    }
-    if max_body_bytes is not None:
-        options["max_body_bytes"] = max_body_bytes
     common: dict[str, Any] = {
-        "host": host,
-        "port": port,
+        "host": cfg.host,
+        "port": cfg.port,
         "loop": "uvloop",
         "http": "httptools",
         "log_level": log_level,
         "timeout_graceful_shutdown": 30,
         "access_log": False,  # per-request stdout lines cost more than the prediction; see issue 4 logging
     }
-    if workers > 1:
-        os.environ[ENV_REFS] = json.dumps(list(refs))
-        os.environ[ENV_OPTIONS] = json.dumps(options)
-        uvicorn.run("modelport.serving:app_from_env", factory=True, workers=workers, **common)
+    if cfg.workers > 1:
+        os.environ[ENV_CONFIG] = json.dumps(cfg.to_dict())
+        uvicorn.run("modelport.serving:app_from_env", factory=True, workers=cfg.workers, **common)
     else:
-        uvicorn.run(create_app(client, refs, **options), **common)
+        uvicorn.run(create_app(client, config=cfg), **common)
+
+
+def _all_refs(cfg: ServeConfig) -> list[str]:
+    refs = list(cfg.refs)
+    for policy in cfg.models.values():
+        refs += [route.ref for route in (policy.canary, policy.shadow) if route is not None]
+    return refs

@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 from collections.abc import AsyncIterator, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -21,77 +23,89 @@ from starlette.routing import Route
 
 from modelport.client import Client
 from modelport.config import Settings
-from modelport.errors import ModelportError
+from modelport.errors import ModelportError, Overloaded
 from modelport.model_version import ModelVersion
 from modelport.prediction_log_reader import log_root
 from modelport.serving import docs
-from modelport.serving.http import DEFAULT_MAX_BODY_BYTES, Service, json_response, safe_message, service
+from modelport.serving.dispatch import Dispatcher
+from modelport.serving.http import Service, json_response, safe_message, service
 from modelport.serving.manager import ModelManager
 from modelport.serving.metrics import Metrics
 from modelport.serving.prediction_log import PredictionLogger
 from modelport.serving.protocols import mlflow, native, v2
+from modelport.serving.settings import ServeConfig
 
 log = logging.getLogger(__name__)
-ENV_REFS = "MODELPORT_SERVE_REFS"
-ENV_OPTIONS = "MODELPORT_SERVE_OPTIONS"
+ENV_CONFIG = "MODELPORT_SERVE_CONFIG"
 
 
 def create_app(
     client: Client,
-    refs: Sequence[str],
+    refs: Sequence[str] = (),
     *,
-    eager: bool = True,
-    runtime: str = "auto",
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-    resolve_ttl: float = 2.0,
-    watch: bool = True,
-    log_predictions: bool = True,
-    log_sample_rate: float = 1.0,
+    config: ServeConfig | None = None,
+    **settings: Any,
 ) -> Starlette:
     """An ASGI app serving ``refs`` over the native, v2 and MLflow protocols on one port.
 
-    With ``watch``, a background thread hot-swaps a served alias to its new version (loaded off
-    the request path) within ``resolve_ttl`` seconds of the alias moving; see :class:`ModelManager`.
+    ``config`` (a :class:`ServeConfig`, e.g. from ``serve.yaml``) holds server options and
+    per-model policies; ``settings`` override its fields (``eager``, ``runtime``,
+    ``max_body_bytes``, ``watch_interval``, ``log_sample_rate``, ``idle_unload_s``,
+    ``memory_budget_mb``) or set a policy key for every model (``batching``, ``max_batch_size``,
+    ``max_wait_ms``, ``max_queue``, ``sla_ms``, ``concurrency``, ``canary``, ``shadow``).
 
-    With ``log_predictions``, each successful prediction (a ``log_sample_rate`` share of requests)
-    is written asynchronously as Parquet under ``MODELPORT_HOME/prediction_logs``; read it with
-    ``mp.prediction_log(name)``. See :mod:`modelport.serving.prediction_log`.
+    Every ``watch_interval`` seconds (0: never) a background thread hot-swaps a served alias to its
+    new version, loaded off the request path; see :class:`ModelManager`. A ``log_sample_rate``
+    share of predictions is written asynchronously as Parquet under ``MODELPORT_HOME/prediction_logs``
+    (``mp.prediction_log(name)``). Requests pass the traffic policies, queues and micro-batching of
+    :mod:`modelport.serving.dispatch`.
 
-    >>> app = create_app(Client(Settings.from_env()), ["credit@production"])   # doctest: +SKIP
-    >>> uvicorn.run(app, port=8080)                                            # doctest: +SKIP
+    >>> app = create_app(Client(Settings.from_env()), ["credit@production"], batching=True)  # doctest: +SKIP
+    >>> uvicorn.run(app, port=8080)                                                           # doctest: +SKIP
     """
+    config = config or ServeConfig()
+    if refs:
+        settings["refs"] = tuple(refs)
+    config = config.replace(**settings)
     metrics = Metrics()
+    budget = config.memory_budget_mb
     manager = ModelManager(
         client.registry,
-        refs,
-        runtime=runtime,
-        resolve_ttl=resolve_ttl,
-        eager=eager,
+        config.refs,
+        runtime=config.runtime,
+        resolve_ttl=config.watch_interval or 2.0,
+        eager=config.eager,
         on_load=metrics.observe_load,
         on_swap=metrics.observe_swap,
+        idle_unload_s=config.idle_unload_s,
+        memory_budget_bytes=None if budget is None else int(budget * 2**20),
+        on_unload=metrics.observe_unload,
     )
     logger = (
         PredictionLogger(
             log_root(client.settings.home),
-            sample_rate=log_sample_rate,
+            sample_rate=config.log_sample_rate,
             on_rows=metrics.observe_prediction_log,
         )
-        if log_predictions
+        if config.log_sample_rate > 0
         else None
     )
-    svc = Service(manager, metrics, max_body_bytes, logger)
+    dispatcher = Dispatcher(manager, config, metrics)
+    svc = Service(manager, metrics, config.max_body_bytes, logger, dispatcher)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if eager:
+        if config.eager:
             await run_in_threadpool(manager.load_all)
-        if watch:
+        if config.watch_interval > 0:
             manager.start_watching()
+        manager.start_housekeeping()
         if logger is not None:
             logger.start()
         try:
             yield
         finally:
+            await dispatcher.drain()  # shadows still running; requests in flight were drained by uvicorn
             await run_in_threadpool(manager.stop_watching)
             if logger is not None:
                 await run_in_threadpool(logger.close)  # flush what is queued
@@ -116,14 +130,14 @@ def create_app(
         },
     )
     app.state.service = svc
+    app.state.config = config
     return app
 
 
 def app_from_env() -> Starlette:
-    """Build the app in a uvicorn worker process from ``MODELPORT_SERVE_*`` and the store settings."""
-    refs = json.loads(os.environ.get(ENV_REFS, "[]"))
-    options = json.loads(os.environ.get(ENV_OPTIONS, "{}"))
-    return create_app(Client(Settings.from_env()), refs, **options)
+    """Build the app in a uvicorn worker process from ``MODELPORT_SERVE_CONFIG`` and the store settings."""
+    config = ServeConfig.from_dict(json.loads(os.environ.get(ENV_CONFIG, "{}")))
+    return create_app(Client(Settings.from_env()), config=config)
 
 
 # --- errors: the one place a ModelportError becomes an HTTP response ------------------------------
@@ -144,6 +158,8 @@ def _error_response(request: Request, status: int, exc: ModelportError) -> Respo
             status,
         )
     headers = {}
+    if isinstance(exc, Overloaded):
+        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
     rid = request.headers.get("x-request-id")
     if rid and len(rid) <= 200 and rid.isprintable():
         headers["X-Request-ID"] = rid

@@ -10,26 +10,27 @@ from typing import Any
 
 import numpy as np
 import orjson
-from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
 from modelport.errors import InvalidInput, ModelportError
 from modelport.refs import ModelRef
 from modelport.schema import Signature
+from modelport.serving.dispatch import Dispatcher
 from modelport.serving.errors import PayloadTooLarge
 from modelport.serving.manager import ModelManager, Prediction
 from modelport.serving.metrics import Metrics
 from modelport.serving.prediction_log import PredictionLogger
+from modelport.serving.settings import ServeConfig
 
-DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
 REQUEST_ID = "x-request-id"
+ROUTING_KEY = "x-routing-key"  # sticky canary routing: the same key always reaches the same version
 _DRAIN_FACTOR = 8  # read (and drop) at most this many limits of an oversized body so the client sees 413
 _ECHOED_VALUE = re.compile(r"(got \w+) value .*$")
 
 
 class Service:
-    """The per-app service the route handlers call: the model manager plus metrics and limits."""
+    """The per-app service the route handlers call: the dispatcher, the model manager, metrics, limits."""
 
     def __init__(
         self,
@@ -37,11 +38,13 @@ class Service:
         metrics: Metrics,
         max_body_bytes: int,
         prediction_log: PredictionLogger | None = None,
+        dispatcher: Dispatcher | None = None,
     ) -> None:
         self.manager = manager
         self.metrics = metrics
         self.max_body_bytes = max_body_bytes
         self.prediction_log = prediction_log
+        self.dispatcher = dispatcher or Dispatcher(manager, ServeConfig(), metrics)
 
     async def predict(
         self,
@@ -51,18 +54,23 @@ class Service:
         protocol: str,
         decode: Callable[[Any, Signature], Any] | None = None,
     ) -> Prediction:
-        """Decode and predict off the event loop; record the request's metrics; queue it for the log."""
+        """Route, decode and predict off the event loop; record metrics; queue the request for the log."""
         started = time.perf_counter()
+        rid = request_id(request)
+        logger = self.prediction_log
+        on_shadow = None if logger is None else lambda res: logger.log(res, rid, protocol, 0.0)
         self.metrics.in_flight.inc()
         try:
-            result = await run_in_threadpool(self.manager.predict, ref, data, decode)
+            result = await self.dispatcher.predict(
+                ref, data, decode, request.headers.get(ROUTING_KEY), on_shadow
+            )
         finally:
             self.metrics.in_flight.dec()
         elapsed = time.perf_counter() - started
         request.state.model_version = result.model_version
-        self.metrics.observe_success(result.model_version, protocol, elapsed, result.rows)
-        if self.prediction_log is not None:  # enqueue only: never blocks, never raises
-            self.prediction_log.log(result, request_id(request), protocol, elapsed)
+        self.metrics.observe_success(result.model_version, protocol, elapsed, result.role)
+        if logger is not None:  # enqueue only: never blocks, never raises
+            logger.log(result, rid, protocol, elapsed)
         return result
 
 

@@ -37,6 +37,7 @@ class Prediction:
     rows: int
     batch: Batch | None = None  # the validated inputs (for the prediction log)
     runtime: str = "native"
+    role: str = "primary"  # primary, canary or shadow: which traffic policy chose this version
 
 
 class ModelManager:
@@ -69,6 +70,9 @@ class ModelManager:
         eager: bool = False,
         on_load: Callable[[ModelVersion, float], None] | None = None,
         on_swap: Callable[[ModelVersion, str], None] | None = None,
+        idle_unload_s: float | None = None,
+        memory_budget_bytes: int | None = None,
+        on_unload: Callable[[ModelVersion, str], None] | None = None,
     ) -> None:
         self.registry = registry
         self.runtime = runtime
@@ -88,6 +92,13 @@ class ModelManager:
         self._retry: dict[tuple[str, int], tuple[float, float]] = {}  # failed load -> (retry at, delay)
         self._stop = threading.Event()
         self._watcher: threading.Thread | None = None
+        # scale down: versions unused for idle_unload_s, or beyond the memory budget (LRU first)
+        self.idle_unload_s = idle_unload_s
+        self.memory_budget_bytes = memory_budget_bytes
+        self._on_unload = on_unload
+        self._last_used: dict[tuple[str, int], float] = {}
+        self._footprint: dict[tuple[str, int], int] = {}  # bytes each load added to the process
+        self._janitor: threading.Thread | None = None
 
     @property
     def names(self) -> list[str]:
@@ -132,15 +143,33 @@ class ModelManager:
         self._resolved[r] = (now, mv)
         return mv
 
+    def get_nowait(self, ref: str | ModelRef) -> Predictor | None:
+        """The predictor for ``ref`` if answering needs no registry call and no load, else None.
+
+        True for a served ref while watching (the watcher keeps it current) and for a pinned
+        version already loaded. Safe on the event loop: no I/O, no lock.
+        """
+        r = self.ref_for(ref)
+        if self.watching and r in self._served:
+            predictor = self._current.get(r)
+        elif r.version is not None:
+            predictor = self._predictors.get((r.name, r.version))
+        else:
+            return None
+        if predictor is not None:
+            mv = predictor.model_version
+            self._last_used[(mv.name, mv.version)] = time.monotonic()
+        return predictor
+
     def get(self, ref: str | ModelRef) -> Predictor:
         """The loaded predictor for a reference, loading it on first use."""
+        fast = self.get_nowait(ref)
+        if fast is not None:  # the hot path: no registry call, no lock
+            return fast
         r = self.ref_for(ref)
         served = r in self._served
-        if served and self.watching:
-            current = self._current.get(r)
-            if current is not None:  # the hot path: no registry call, no lock
-                return current
         predictor = self._load(self._resolve(r))
+        self._last_used[(predictor.model_version.name, predictor.model_version.version)] = time.monotonic()
         if served and self._current.get(r) is not predictor:
             with self._lock:
                 if not self.watching:
@@ -161,13 +190,99 @@ class ModelManager:
             predictor = self._predictors.get(key)
             if predictor is None:
                 started = time.perf_counter()
+                rss = _rss()
                 predictor = self.registry.load(mv, runtime=self.runtime)
                 elapsed = time.perf_counter() - started
-                log.info("loaded %s (%s runtime) in %.2fs", mv.ref, predictor.runtime, elapsed)
+                self._footprint[key] = max(_rss() - rss, 0)
+                log.info(
+                    "loaded %s (%s runtime) in %.2fs, +%.1f MB",
+                    mv.ref,
+                    predictor.runtime,
+                    elapsed,
+                    self._footprint[key] / 2**20,
+                )
+                self._last_used[key] = time.monotonic()
                 self._predictors[key] = predictor
                 if self._on_load is not None:
                     self._on_load(mv, elapsed)
+                self._enforce_budget(keep=key)
         return predictor
+
+    # --- scale down: idle unload and memory budget ------------------------------------------------
+
+    def footprint(self, mv: ModelVersion) -> int:
+        """Bytes the process grew by when ``mv`` was loaded (0 if not loaded)."""
+        return self._footprint.get((mv.name, mv.version), 0)
+
+    def unload(self, mv: ModelVersion, reason: str = "manual") -> bool:
+        """Drop a loaded version; requests holding it finish, the next one loads it again."""
+        key = (mv.name, mv.version)
+        with self._lock:
+            predictor = self._predictors.pop(key, None)
+            if predictor is None:
+                return False
+            for r, current in list(self._current.items()):
+                if current is predictor:
+                    del self._current[r]
+            self._footprint.pop(key, None)
+            self._last_used.pop(key, None)
+        log.info("unloaded %s (%s)", mv.ref, reason)
+        if self._on_unload is not None:
+            self._on_unload(mv, reason)
+        return True
+
+    def housekeep(self, now: float | None = None) -> list[ModelVersion]:
+        """Unload versions idle for ``idle_unload_s`` and enforce the memory budget; returns them."""
+        now = time.monotonic() if now is None else now
+        unloaded = []
+        if self.idle_unload_s is not None:
+            for key, predictor in list(self._predictors.items()):
+                idle = now - self._last_used.get(key, now) >= self.idle_unload_s
+                if idle and self.unload(predictor.model_version, "idle"):
+                    unloaded.append(predictor.model_version)
+        unloaded += self._enforce_budget()
+        return unloaded
+
+    def _enforce_budget(self, keep: tuple[str, int] | None = None) -> list[ModelVersion]:
+        budget = self.memory_budget_bytes
+        unloaded: list[ModelVersion] = []
+        if budget is None:
+            return unloaded
+        by_age = sorted(self._predictors.items(), key=lambda kv: self._last_used.get(kv[0], 0.0))
+        total = sum(self._footprint.get(k, 0) for k, _ in by_age)
+        for key, predictor in by_age:
+            if total <= budget:
+                break
+            if key == keep or len(self._predictors) <= 1:
+                continue  # never the version just loaded, never the last one
+            size = self._footprint.get(key, 0)
+            if self.unload(predictor.model_version, "memory"):
+                unloaded.append(predictor.model_version)
+                total -= size
+        if total > budget:
+            log.warning(
+                "loaded models use %.0f MB, above the budget of %.0f MB", total / 2**20, budget / 2**20
+            )
+        return unloaded
+
+    def start_housekeeping(self, interval: float | None = None) -> None:
+        """Start the daemon thread that unloads idle versions (when a limit is configured)."""
+        if self._janitor is not None or (self.idle_unload_s is None and self.memory_budget_bytes is None):
+            return
+        every = interval or min(max((self.idle_unload_s or 20.0) / 4, 0.05), 5.0)
+        self._stop.clear()
+        thread = threading.Thread(
+            target=self._housekeep_loop, args=(every,), name="modelport-janitor", daemon=True
+        )
+        self._janitor = thread
+        thread.start()
+
+    def _housekeep_loop(self, interval: float) -> None:
+        while not self._stop.wait(interval):
+            try:
+                self.housekeep()
+            except Exception:  # the janitor must survive anything
+                log.exception("unloading idle models failed")
 
     # --- hot swap ---------------------------------------------------------------------------------
 
@@ -190,9 +305,16 @@ class ModelManager:
         """Stop the watcher (waits up to ``timeout`` for a load in progress)."""
         thread = self._watcher
         if thread is None:
+            if self._janitor is not None:
+                self._stop.set()
+                self._janitor.join(timeout)
+                self._janitor = None
             return
         self._stop.set()
         thread.join(timeout)
+        if self._janitor is not None:
+            self._janitor.join(timeout)
+            self._janitor = None
         with self._lock:
             self._watcher = None
 
@@ -255,6 +377,8 @@ class ModelManager:
             old_key = (old.model_version.name, old.model_version.version)
             if old_key not in in_use:
                 self._predictors.pop(old_key, None)  # in-flight requests still hold their reference
+                self._footprint.pop(old_key, None)
+                self._last_used.pop(old_key, None)
         log.info("hot swapped %s: %s -> %s", r, old.model_version.ref, mv.ref)
         if self._on_swap is not None:
             self._on_swap(mv, "success")
@@ -285,20 +409,8 @@ class ModelManager:
         ``decode(data, signature)`` turns a wire payload into rows first, off the event loop.
         """
         predictor = self.get(ref)
-        if decode is not None:
-            data = decode(data, predictor.signature)
-        batch = predictor.prepare(data)
-        try:
-            labels, proba = predictor.predict_with_proba(batch)
-        except ModelportError:
-            raise
-        except (ValueError, TypeError, KeyError, IndexError) as exc:
-            # The library message may quote input values, which error bodies must never echo.
-            log.warning("%s rejected an input: %s", predictor.model_version.ref, exc)
-            raise PredictionFailed(
-                f"Model '{predictor.model_version.ref}' could not score this input "
-                f"({type(exc).__name__}); check the values against GET /openapi.json."
-            ) from exc
+        batch = decode_batch(predictor, data, decode)
+        labels, proba = score(predictor, batch)
         return Prediction(
             predictor.model_version,
             labels,
@@ -308,3 +420,33 @@ class ModelManager:
             batch=batch,
             runtime=predictor.runtime,
         )
+
+
+def decode_batch(
+    predictor: Predictor, data: Any, decode: Callable[[Any, Signature], Any] | None = None
+) -> Batch:
+    """A request's payload as a validated batch for ``predictor`` (raises 4xx errors)."""
+    if decode is not None:
+        data = decode(data, predictor.signature)
+    return predictor.prepare(data)
+
+
+def score(predictor: Predictor, batch: Batch) -> tuple[np.ndarray, np.ndarray | None]:
+    """Labels and probabilities; a model's refusal of the values becomes a 422 that quotes none."""
+    try:
+        return predictor.predict_with_proba(batch)
+    except ModelportError:
+        raise
+    except (ValueError, TypeError, KeyError, IndexError) as exc:
+        # The library message may quote input values, which error bodies must never echo.
+        log.warning("%s rejected an input: %s", predictor.model_version.ref, exc)
+        raise PredictionFailed(
+            f"Model '{predictor.model_version.ref}' could not score this input "
+            f"({type(exc).__name__}); check the values against GET /openapi.json."
+        ) from exc
+
+
+def _rss() -> int:
+    import psutil
+
+    return int(psutil.Process().memory_info().rss)

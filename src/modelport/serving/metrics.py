@@ -57,21 +57,74 @@ class Metrics:
             ["model", "result"],
             registry=self.registry,
         )
+        self.batch_requests = Histogram(
+            "modelport_batch_requests",
+            "Requests merged into one predict call (1 without micro-batching).",
+            ["model", "version"],
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=self.registry,
+        )
+        self.queue_depth = Gauge(
+            "modelport_queue_depth",
+            "Requests waiting for a predict slot, per model version (this worker).",
+            ["model", "version"],
+            registry=self.registry,
+        )
+        self.shed = Counter(
+            "modelport_shed_requests",
+            "Requests answered 503 at once because the queue was full or the SLA could not be met.",
+            ["model", "reason"],
+            registry=self.registry,
+        )
+        self.routed = Counter(
+            "modelport_routed_requests",
+            "Requests by the traffic policy that chose their version (primary, canary, shadow).",
+            ["model", "version", "role"],
+            registry=self.registry,
+        )
+        self.shadow = Counter(
+            "modelport_shadow_requests",
+            "Mirrored requests to a shadow version, by result (scored, dropped, failed).",
+            ["model", "version", "result"],
+            registry=self.registry,
+        )
+        self.loaded = Gauge(
+            "modelport_model_loaded",
+            "1 while a model version is loaded in this worker.",
+            ["model", "version"],
+            registry=self.registry,
+        )
+        self.unloads = Counter(
+            "modelport_model_unloads",
+            "Versions unloaded to scale down, by reason (idle, memory).",
+            ["model", "reason"],
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "modelport_requests_in_flight", "Prediction requests being served now.", registry=self.registry
         )
 
-    def observe_success(self, mv: ModelVersion, protocol: str, seconds: float, rows: int) -> None:
+    def observe_success(self, mv: ModelVersion, protocol: str, seconds: float, role: str = "primary") -> None:
         version = str(mv.version)
         self.requests.labels(mv.name, version, protocol, "200").inc()
         self.latency.labels(mv.name, version, protocol).observe(seconds)
+        self.routed.labels(mv.name, version, role).inc()
+
+    def observe_call(self, mv: ModelVersion, rows: int, requests: int) -> None:
+        version = str(mv.version)
         self.batch_rows.labels(mv.name, version).observe(rows)
+        self.batch_requests.labels(mv.name, version).observe(requests)
+
+    def observe_unload(self, mv: ModelVersion, reason: str) -> None:
+        self.unloads.labels(mv.name, reason).inc()
+        self.loaded.labels(mv.name, str(mv.version)).set(0)
 
     def observe_error(self, model: str | None, version: str | None, protocol: str, status: int) -> None:
         self.requests.labels(model or UNKNOWN, version or UNKNOWN, protocol, str(status)).inc()
 
     def observe_load(self, mv: ModelVersion, seconds: float) -> None:
         self.load_seconds.labels(mv.name, str(mv.version)).set(seconds)
+        self.loaded.labels(mv.name, str(mv.version)).set(1)
 
     def observe_swap(self, mv: ModelVersion, result: str) -> None:
         self.swaps.labels(mv.name, result).inc()

@@ -7,8 +7,9 @@ hidden temporary name, then renamed), and once more on :meth:`PredictionLogger.c
 
 Columns, one row per input row (read them back with ``mp.prediction_log(name)``):
 
-``request_id, timestamp`` (UTC), ``model, version, runtime, protocol, latency_ms`` (of the whole
-request), ``in_<column>`` for each input column (``in_tensor`` for a tensor model, the row
+``request_id, timestamp`` (UTC), ``model, version, runtime, protocol, role`` (``primary``, ``canary``
+or ``shadow``: a shadow's row shares its request's id), ``latency_ms`` (of the whole request; 0 for
+shadows), ``in_<column>`` for each input column (``in_tensor`` for a tensor model, the row
 flattened), ``prediction``, and ``proba_<class>`` per class for classifiers.
 """
 
@@ -196,6 +197,7 @@ def _frame(r: _Record) -> Any:
         "version": np.full(n, mv.version, dtype=np.int64),
         "runtime": [res.runtime] * n,
         "protocol": [r.protocol] * n,
+        "role": [res.role] * n,
         "latency_ms": np.full(n, r.latency_ms, dtype=np.float64),
     }
     batch = res.batch

@@ -1,0 +1,350 @@
+"""From a request to a predict call: traffic policies, a bounded queue per model version, load
+shedding at the SLA, and adaptive micro-batching.
+
+Every protocol's request goes through :meth:`Dispatcher.predict`:
+
+1. **Route**: a request for a served model (not one pinning ``name:V``) goes to the canary
+   version with the policy's weight — by a stable hash of ``X-Routing-Key`` when the client
+   sends one (sticky), else at random — and otherwise to the primary version.
+2. **Admit**: the version's :class:`Lane` answers 503 at once (``Overloaded``, with
+   ``Retry-After``) when its queue is full or the expected wait (queue depth × the measured
+   seconds per request ÷ slots) would exceed the SLA, instead of letting the client time out.
+3. **Run**: at most ``slots`` predict calls per version run at once in the thread pool. With
+   batching, a free slot takes every waiting request (up to ``max_batch_size`` rows) and scores
+   them in one call; it holds a lone request back for company only while requests arrive faster
+   than ``max_wait_ms`` apart, and never longer than that. Decoding and validation happen per
+   request in the same thread hop, so one bad request fails alone.
+4. **Shadow**: a share of the served model's requests is mirrored to the shadow version after the
+   caller's answer is ready; its outputs go to the prediction log (role ``shadow``), never to the
+   caller. A full shadow queue drops the mirror (counted), so the shadow never slows the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import math
+import random
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from modelport.errors import ModelportError, Overloaded
+from modelport.predictor import Predictor
+from modelport.refs import ModelRef
+from modelport.schema import Batch, Signature
+from modelport.serving.manager import ModelManager, Prediction, decode_batch, score
+from modelport.serving.metrics import Metrics
+from modelport.serving.settings import ModelPolicy, ServeConfig
+
+log = logging.getLogger(__name__)
+Decode = Callable[[Any, Signature], Any] | None
+_EWMA = 0.2
+SHADOW_POLICY = ModelPolicy(max_queue=64, concurrency=1)
+
+
+@dataclass(eq=False)
+class _Job:
+    predictor: Predictor
+    data: Any
+    decode: Decode
+    future: asyncio.Future[Prediction]
+    enqueued: float
+
+
+class Lane:
+    """The queue and predict slots of one model version in one worker process."""
+
+    def __init__(self, name: str, version: int, policy: ModelPolicy, metrics: Metrics | None = None) -> None:
+        self.name, self.version, self.policy = name, version, policy
+        self.slots = policy.slots
+        self.pending: deque[_Job] = deque()
+        self.busy = 0
+        self.seconds_per_request: float | None = None  # EWMA of a call's time / its requests
+        self.arrival_gap: float | None = None  # EWMA of the time between requests
+        self._last_arrival = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._metrics = metrics
+        self._depth = metrics.queue_depth.labels(name, str(version)) if metrics else None
+
+    # --- admission ---------------------------------------------------------------------------------
+
+    def expected_wait(self) -> float:
+        """Seconds a request arriving now would wait for a slot (0 while a slot is free)."""
+        if self.busy < self.slots or self.seconds_per_request is None:
+            return 0.0
+        return (len(self.pending) + 1) * self.seconds_per_request / self.slots
+
+    def admit(self) -> None:
+        """Raise :class:`Overloaded` when this request should be shed instead of queued."""
+        policy = self.policy
+        if len(self.pending) >= policy.max_queue:
+            self._shed("queue_full")
+            raise Overloaded(
+                f"Model '{self.name}' version {self.version} has {len(self.pending)} requests waiting "
+                f"(the limit is {policy.max_queue}); retry later.",
+                self._retry_after(),
+            )
+        if policy.sla_ms is not None:
+            wait = self.expected_wait()
+            if wait * 1000.0 > policy.sla_ms:
+                self._shed("sla")
+                raise Overloaded(
+                    f"Model '{self.name}' version {self.version} is at capacity: the expected wait of "
+                    f"{wait * 1000:.0f} ms exceeds the {policy.sla_ms:g} ms SLA; retry later.",
+                    self._retry_after(),
+                )
+
+    def _retry_after(self) -> float:
+        return max(1.0, math.ceil(self.expected_wait()))
+
+    def _shed(self, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.shed.labels(self.name, reason).inc()
+
+    # --- queue and dispatch ------------------------------------------------------------------------
+
+    async def submit(self, predictor: Predictor, data: Any, decode: Decode) -> Prediction:
+        """Queue one request (after :meth:`admit`) and wait for its prediction."""
+        self.admit()
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._last_arrival:
+            gap = now - self._last_arrival
+            self.arrival_gap = (
+                gap if self.arrival_gap is None else (1 - _EWMA) * self.arrival_gap + _EWMA * gap
+            )
+        self._last_arrival = now
+        job = _Job(predictor, data, decode, loop.create_future(), now)
+        self.pending.append(job)
+        self._pump()
+        return await job.future
+
+    def _pump(self, force: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        while self.pending and self.busy < self.slots:
+            if self.policy.batching and not force and self._hold(loop):
+                break
+            jobs = self._take()
+            self.busy += 1
+            task = loop.create_task(self._run(jobs))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if self._depth is not None:
+            self._depth.set(len(self.pending))
+
+    def _hold(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Hold the waiting requests back for company? (batching only; never past max_wait)."""
+        wait = self.policy.max_wait_ms / 1000.0
+        if wait <= 0 or len(self.pending) >= self.policy.max_batch_size:
+            return False
+        if self.arrival_gap is None or self.arrival_gap >= wait:
+            return False  # requests arrive too sparsely: waiting would only add latency
+        deadline = self.pending[0].enqueued + wait
+        if loop.time() >= deadline:
+            return False
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._on_timer)
+        return True
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._pump(force=True)  # the oldest request waited max_wait: dispatch it now
+
+    def _take(self) -> list[_Job]:
+        """The next call's requests: one, or with batching up to max_batch_size of one predictor."""
+        first = self.pending.popleft()
+        jobs = [first]
+        if self.policy.batching:
+            while (
+                self.pending
+                and len(jobs) < self.policy.max_batch_size
+                and self.pending[0].predictor is first.predictor
+            ):
+                jobs.append(self.pending.popleft())
+        return jobs
+
+    async def _run(self, jobs: list[_Job]) -> None:
+        started = time.perf_counter()
+        try:
+            results = await run_in_threadpool(_execute, jobs, self.policy.max_batch_size, self._metrics)
+        except BaseException as exc:  # noqa: BLE001 - e.g. cancelled at shutdown: fail these, not the lane
+            results = [exc] * len(jobs)
+        finally:
+            self.busy -= 1
+        per_request = (time.perf_counter() - started) / len(jobs)
+        prev = self.seconds_per_request
+        self.seconds_per_request = per_request if prev is None else (1 - _EWMA) * prev + _EWMA * per_request
+        for job, result in zip(jobs, results, strict=True):
+            if job.future.done():  # the client went away
+                continue
+            if isinstance(result, BaseException):
+                job.future.set_exception(result)
+            else:
+                job.future.set_result(result)
+        self._pump()
+
+
+def _execute(jobs: list[_Job], max_rows: int, metrics: Metrics | None) -> list[Prediction | BaseException]:
+    """In a worker thread: decode and validate each request, score them in as few calls as allowed."""
+    out: list[Prediction | BaseException | None] = [None] * len(jobs)
+    ready: list[tuple[int, Batch]] = []
+    for i, job in enumerate(jobs):
+        try:
+            ready.append((i, decode_batch(job.predictor, job.data, job.decode)))
+        except Exception as exc:  # noqa: BLE001 - this request's own 4xx
+            out[i] = exc
+    group: list[tuple[int, Batch]] = []
+    rows = 0
+    for item in ready:
+        if group and rows + item[1].n_rows > max_rows:
+            _score_group(jobs, group, out, metrics)
+            group, rows = [], 0
+        group.append(item)
+        rows += item[1].n_rows
+    if group:
+        _score_group(jobs, group, out, metrics)
+    return [r if r is not None else RuntimeError("request was not scored") for r in out]
+
+
+def _score_group(
+    jobs: list[_Job],
+    group: list[tuple[int, Batch]],
+    out: list[Prediction | BaseException | None],
+    metrics: Metrics | None,
+) -> None:
+    predictor = jobs[group[0][0]].predictor
+    mv = predictor.model_version
+    merged = Batch.concat([b for _, b in group])
+    try:
+        labels, proba = score(predictor, merged)
+    except Exception as exc:  # noqa: BLE001
+        if len(group) > 1 and isinstance(exc, ModelportError):  # find the request the model refused
+            for item in group:
+                _score_group(jobs, [item], out, metrics)
+        else:
+            for i, _ in group:
+                out[i] = exc
+        return
+    if metrics is not None:
+        metrics.observe_call(mv, merged.n_rows, len(group))
+    start = 0
+    for i, batch in group:
+        stop = start + batch.n_rows
+        out[i] = Prediction(
+            mv,
+            labels[start:stop],
+            None if proba is None else proba[start:stop],
+            predictor.classes,
+            batch.n_rows,
+            batch=batch,
+            runtime=predictor.runtime,
+        )
+        start = stop
+
+
+def routing_bucket(key: str) -> float:
+    """A stable number in [0, 1) for a routing key: the same key always takes the same version."""
+    digest = hashlib.blake2b(key.encode("utf-8", "surrogatepass"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2.0**64
+
+
+class Dispatcher:
+    """Routes, queues, batches and mirrors requests for every model of one app."""
+
+    def __init__(
+        self,
+        manager: ModelManager,
+        config: ServeConfig,
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.manager = manager
+        self.config = config
+        self.metrics = metrics
+        self._lanes: dict[tuple[str, int, bool], Lane] = {}
+        self._shadow_tasks: set[asyncio.Task[None]] = set()
+
+    def lane(self, predictor: Predictor, policy: ModelPolicy, shadow: bool = False) -> Lane:
+        mv = predictor.model_version
+        key = (mv.name, mv.version, shadow)
+        lane = self._lanes.get(key)
+        if lane is None:
+            lane = self._lanes[key] = Lane(mv.name, mv.version, policy, None if shadow else self.metrics)
+        return lane
+
+    async def _predictor(self, ref: ModelRef) -> Predictor:
+        predictor = self.manager.get_nowait(ref)
+        if predictor is None:  # resolve and maybe load: registry I/O, off the event loop
+            predictor = await run_in_threadpool(self.manager.get, ref)
+        return predictor
+
+    async def predict(
+        self,
+        ref: str | ModelRef,
+        data: Any,
+        decode: Decode = None,
+        routing_key: str | None = None,
+        on_shadow: Callable[[Prediction], None] | None = None,
+    ) -> Prediction:
+        """Route, admit, queue and score one request; mirror it to the shadow when configured.
+
+        ``on_shadow`` receives the shadow's prediction (role ``shadow``), after the caller's answer.
+        """
+        r = self.manager.ref_for(ref)
+        policy = self.config.policy(r.name)
+        role = "primary"
+        served_request = r in self.manager.refs or not self.manager.refs
+        if served_request and policy.canary is not None and policy.canary.weight > 0:
+            draw = random.random() if routing_key is None else routing_bucket(routing_key)
+            if draw < policy.canary.weight:
+                r, role = ModelRef.parse(policy.canary.ref), "canary"
+        predictor = await self._predictor(r)
+        result = await self.lane(predictor, policy).submit(predictor, data, decode)
+        if role != "primary":
+            result = replace(result, role=role)
+        shadow = policy.shadow
+        if served_request and shadow is not None and shadow.share > 0 and random.random() < shadow.share:
+            mirror = self._mirror(ModelRef.parse(shadow.ref), data, decode, on_shadow)
+            task = asyncio.get_running_loop().create_task(mirror)
+            self._shadow_tasks.add(task)
+            task.add_done_callback(self._shadow_tasks.discard)
+        return result
+
+    async def _mirror(
+        self, ref: ModelRef, data: Any, decode: Decode, on_shadow: Callable[[Prediction], None] | None
+    ) -> None:
+        """Score a copy of a request on the shadow version; log it; never raise."""
+        name, version = ref.name, "unknown"
+        try:
+            predictor = await self._predictor(ref)
+            version = str(predictor.model_version.version)
+            result = await self.lane(predictor, SHADOW_POLICY, shadow=True).submit(predictor, data, decode)
+        except Overloaded:
+            self._count_shadow(name, version, "dropped")
+            return
+        except Exception as exc:  # noqa: BLE001 - a shadow failure is counted, never seen by callers
+            log.debug("shadow %s failed: %s", ref, exc)
+            self._count_shadow(name, version, "failed")
+            return
+        self._count_shadow(name, version, "scored")
+        if on_shadow is not None:
+            on_shadow(replace(result, role="shadow"))
+
+    def _count_shadow(self, name: str, version: str, result: str) -> None:
+        if self.metrics is not None:
+            self.metrics.shadow.labels(name, version, result).inc()
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait (up to ``timeout``) for queued and running calls, shadows included."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            busy = any(lane.pending or lane.busy for lane in self._lanes.values()) or self._shadow_tasks
+            if not busy:
+                return
+            await asyncio.sleep(0.01)
