@@ -254,11 +254,11 @@ def test_tritonclient(server: ServerThread, models: dict[str, Any]) -> None:
 # --- operations ----------------------------------------------------------------------------------
 
 
-def _counter(text: str, **labels: str) -> float:
-    """The sum of modelport_requests_total over the series whose labels include ``labels``."""
+def _counter(text: str, metric: str = "modelport_requests_total", **labels: str) -> float:
+    """The sum of ``metric`` over the series whose labels include ``labels``."""
     total = 0.0
     for line in text.splitlines():
-        if line.startswith("modelport_requests_total{"):
+        if line.startswith(metric + "{"):
             series, value = line.rsplit(" ", 1)
             have = dict(kv.split("=", 1) for kv in series[series.index("{") + 1 : -1].split(","))
             if all(have.get(k) == f'"{v}"' for k, v in labels.items()):

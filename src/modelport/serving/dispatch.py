@@ -12,7 +12,8 @@ Every protocol's request goes through :meth:`Dispatcher.predict`:
 3. **Run**: at most ``slots`` predict calls per version run at once in the thread pool. With
    batching, a free slot takes every waiting request (up to ``max_batch_size`` rows) and scores
    them in one call; it holds a lone request back for company only while requests arrive faster
-   than ``max_wait_ms`` apart, and never longer than that. Decoding and validation happen per
+   than ``max_wait_ms`` apart and usually find others queued or running (never for a client that
+   sends one request at a time), and never longer than ``max_wait_ms``. Decoding and validation happen per
    request in the same thread hop, so one bad request fails alone.
 4. **Shadow**: a share of the served model's requests is mirrored to the shadow version after the
    caller's answer is ready; its outputs go to the prediction log (role ``shadow``), never to the
@@ -67,6 +68,8 @@ class Lane:
         self.busy = 0
         self.seconds_per_request: float | None = None  # EWMA of a call's time / its requests
         self.arrival_gap: float | None = None  # EWMA of the time between requests
+        self.company = 0.0  # EWMA of how many other requests a new one finds queued or running
+        self.running = 0  # requests in calls now
         self._last_arrival = 0.0
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
@@ -121,6 +124,7 @@ class Lane:
                 gap if self.arrival_gap is None else (1 - _EWMA) * self.arrival_gap + _EWMA * gap
             )
         self._last_arrival = now
+        self.company = (1 - _EWMA) * self.company + _EWMA * (len(self.pending) + self.running)
         job = _Job(predictor, data, decode, loop.create_future(), now)
         self.pending.append(job)
         self._pump()
@@ -133,6 +137,7 @@ class Lane:
                 break
             jobs = self._take()
             self.busy += 1
+            self.running += len(jobs)
             task = loop.create_task(self._run(jobs))
             self._tasks.add(task)
             task.add_done_callback(self._tasks.discard)
@@ -144,8 +149,10 @@ class Lane:
         wait = self.policy.max_wait_ms / 1000.0
         if wait <= 0 or len(self.pending) >= self.policy.max_batch_size:
             return False
-        if self.arrival_gap is None or self.arrival_gap >= wait:
-            return False  # requests arrive too sparsely: waiting would only add latency
+        if self.arrival_gap is None or self.arrival_gap >= wait or self.company < 0.5:
+            # requests arrive too sparsely, or one at a time (a client waiting for each answer):
+            # holding this one back would only add latency
+            return False
         deadline = self.pending[0].enqueued + wait
         if loop.time() >= deadline:
             return False
@@ -178,6 +185,7 @@ class Lane:
             results = [exc] * len(jobs)
         finally:
             self.busy -= 1
+            self.running -= len(jobs)
         per_request = (time.perf_counter() - started) / len(jobs)
         prev = self.seconds_per_request
         self.seconds_per_request = per_request if prev is None else (1 - _EWMA) * prev + _EWMA * per_request

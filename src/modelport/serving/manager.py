@@ -24,6 +24,8 @@ from modelport.schema import Batch, Signature
 from modelport.serving.errors import PredictionFailed
 
 log = logging.getLogger(__name__)
+# A load's footprint is the process's RSS growth; the allocator may reuse freed pages, so count at least this.
+_MIN_FOOTPRINT = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,7 @@ class ModelManager:
                 rss = _rss()
                 predictor = self.registry.load(mv, runtime=self.runtime)
                 elapsed = time.perf_counter() - started
-                self._footprint[key] = max(_rss() - rss, 0)
+                self._footprint[key] = max(_rss() - rss, _MIN_FOOTPRINT)
                 log.info(
                     "loaded %s (%s runtime) in %.2fs, +%.1f MB",
                     mv.ref,
