@@ -60,9 +60,7 @@ def serve(
             changes[key] = value
     cfg = cfg.replace(**changes)
     if not cfg.refs:
-        raise InvalidInput(
-            "Name at least one model to serve (as an argument or under 'models' in the config)."
-        )
+        raise InvalidInput("Name a model to serve, as an argument or under 'models' in the config.")
     client = default_client()
     for ref in _all_refs(cfg):  # fail fast, with the registry's message, before any worker starts
         client.registry.get(ref)
