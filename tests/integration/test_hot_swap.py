@@ -24,9 +24,12 @@ LOAD_SECONDS = 3.0
 MAX_REQUESTS_PER_THREAD = 3000
 
 
-@pytest.fixture(scope="module")
-def swap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """credit:1 (@production), credit:2 and credit:3 (artifact tampered with) behind one server."""
+@pytest.fixture(scope="module", params=["unbatched", "batched"])
+def swap_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Any]]:
+    """credit:1 (@production), credit:2 and credit:3 (artifact tampered with) behind one server,
+    with and without micro-batching."""
     with pytest.MonkeyPatch.context() as mpatch:
         mpatch.setenv("MODELPORT_HOME", str(tmp_path_factory.mktemp("hotswap") / "mphome"))
         mpatch.delenv("MODELPORT_DB_URL", raising=False)
@@ -39,7 +42,10 @@ def swap_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, 
         assert model_files, v3.artifact_uri
         for f in model_files:
             f.write_bytes(b"junk")
-        app = create_app(Client(Settings.from_env()), ["credit@production"], watch_interval=POLL)
+        batching = request.param == "batched"
+        app = create_app(
+            Client(Settings.from_env()), ["credit@production"], watch_interval=POLL, batching=batching
+        )
         with BackgroundServer(app) as server:
             yield {"url": server.url, "rows": {"inputs": _records(X.head(4))}}
 
