@@ -20,6 +20,7 @@ from modelport.schema import Signature
 from modelport.serving.errors import UnsupportedMediaType
 from modelport.serving.http import json_response, jsonable, parse_json, read_body, request_id, service
 from modelport.serving.protocols import tabular
+from modelport.serving.protocols._common import parse_ref, predict_with
 
 PROTOCOL = "mlflow"
 INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")
@@ -70,8 +71,9 @@ def decode_csv(body: Any, signature: Signature) -> Any:
 async def invocations(request: Request) -> Response:
     request.state.protocol = PROTOCOL
     svc = service(request)
-    ref = request.query_params.get("model") or svc.manager.first_ref()
-    request.state.ref = str(ref)
+    given = request.query_params.get("model")
+    request.state.ref = given or str(svc.manager.first_ref())
+    ref = parse_ref(request.state.ref)
     content_type = request.headers.get("content-type", "application/json").split(";")[0].strip().lower()
     if content_type not in CONTENT_TYPES:
         raise UnsupportedMediaType(
@@ -80,9 +82,9 @@ async def invocations(request: Request) -> Response:
         )
     body = await read_body(request, svc.max_body_bytes)
     if content_type == "text/csv":
-        result = await svc.predict(request, ref, body, PROTOCOL, decode_csv)
+        result = await predict_with(request, ref, body, PROTOCOL, decode_csv)
     else:
-        result = await svc.predict(request, ref, parse_json(body), PROTOCOL, decode_json)
+        result = await predict_with(request, ref, parse_json(body), PROTOCOL, decode_json)
     return json_response(
         {"predictions": jsonable(result.predictions)}, headers={"X-Request-ID": request_id(request)}
     )

@@ -24,6 +24,7 @@ from modelport.serving.http import (
     service,
 )
 from modelport.serving.protocols import tabular
+from modelport.serving.protocols._common import parse_ref, predict_with
 
 PROTOCOL = "native"
 
@@ -36,12 +37,12 @@ def decode(payload: Any, signature: Signature) -> Any:
 
 async def predict(request: Request) -> Response:
     request.state.protocol = PROTOCOL
-    ref = request.path_params["ref"]
-    request.state.ref = ref
+    request.state.ref = request.path_params["ref"]
+    ref = parse_ref(request.state.ref)
     svc = service(request)
     payload = parse_json(await read_body(request, svc.max_body_bytes))
     rid = request_id(request)
-    result = await svc.predict(request, ref, payload, PROTOCOL, decode)
+    result = await predict_with(request, ref, payload, PROTOCOL, decode)
     mv = result.model_version
     body: dict[str, Any] = {
         "model": mv.name,
