@@ -2,16 +2,23 @@
 
 Inputs are tensors: one 2-d input holding every column in signature order, or one input per
 column named after it (what MLServer's pandas codec sends with ``"parameters": {"content_type": "pd"}``).
-Triton's binary tensor extension (``Inference-Header-Content-Length``) is read, so
-``tritonclient.http`` works with its defaults; outputs are always JSON.
+Triton's binary tensor data extension is supported both ways, so ``tritonclient.http`` works with
+its defaults: a request with ``Inference-Header-Content-Length: N`` is an N-byte JSON header
+followed by the raw bytes of each input whose ``parameters`` hold ``binary_data_size`` (in input
+order; a BYTES element is a 4-byte little-endian length and then its bytes). An output requested
+with ``"parameters": {"binary_data": true}`` (or every output, given the request parameter
+``"binary_data_output": true``) is sent the same way after the JSON header, whose length is then
+the response's ``Inference-Header-Content-Length``.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from typing import Any
 
 import numpy as np
+import orjson
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
@@ -22,6 +29,7 @@ from modelport.errors import InvalidInput, SchemaMismatch
 from modelport.refs import ModelRef
 from modelport.schema import Signature
 from modelport.serving.http import json_response, parse_json, read_body, request_id, service
+from modelport.serving.protocols._common import parse_ref, predict_with
 
 PROTOCOL = "v2"
 DATATYPES = {
@@ -64,10 +72,14 @@ def _ref(request: Request) -> ModelRef:
     name = request.path_params["name"]
     version = request.path_params.get("version")
     request.state.ref = name
-    return ModelRef.parse(f"{name}:{version}" if version is not None else name)
+    return parse_ref(f"{name}:{version}" if version is not None else name)
 
 
 # --- decoding -----------------------------------------------------------------------------------
+
+
+def _is_count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
 def _tensor(inp: Any, binary: bytes | None) -> tuple[str, np.ndarray]:
@@ -77,26 +89,34 @@ def _tensor(inp: Any, binary: bytes | None) -> tuple[str, np.ndarray]:
         )
     name = inp["name"]
     datatype, shape = inp.get("datatype"), inp.get("shape")
-    if datatype not in DATATYPES:
+    if not isinstance(datatype, str) or datatype not in DATATYPES:
         raise InvalidInput(f"Input '{name}': datatype must be one of {', '.join(DATATYPES)}.")
-    if not isinstance(shape, list) or not all(isinstance(s, int) and s >= 0 for s in shape):
+    if not isinstance(shape, list) or not all(_is_count(s) for s in shape):
         raise InvalidInput(f"Input '{name}': 'shape' must be a list of non-negative integers.")
+    count = math.prod(shape)
+    if binary is None and not isinstance(inp.get("data"), list):
+        raise InvalidInput(f"Input '{name}': 'data' must be a list (or send it as binary data).")
     dtype = DATATYPES[datatype]
+    if binary is not None and datatype != "BYTES" and len(binary) != count * np.dtype(dtype).itemsize:
+        raise InvalidInput(
+            f"Input '{name}': its binary data is {len(binary)} bytes; shape {shape} of {datatype} "
+            f"takes {count * np.dtype(dtype).itemsize}."
+        )
     try:
         if binary is not None:
             arr = _from_bytes(binary) if datatype == "BYTES" else np.frombuffer(binary, dtype=dtype)
         elif datatype == "BYTES":
-            arr = np.array(_flatten(inp.get("data")), dtype=object)
+            arr = np.array(_flatten(inp["data"]), dtype=object)
         else:
-            arr = np.asarray(inp.get("data"), dtype=dtype).reshape(-1)
+            arr = np.asarray(inp["data"], dtype=dtype).reshape(-1)
         if datatype == "BYTES":
             text = [v.decode("utf-8") if isinstance(v, bytes) else v for v in arr]
             arr = np.empty(len(text), dtype=object)
             arr[:] = text
         arr = arr.reshape(shape)
-    except (ValueError, TypeError, struct.error):
+    except (ValueError, TypeError, OverflowError, struct.error):
         raise InvalidInput(
-            f"Input '{name}': its data is not {int(np.prod(shape))} {datatype} values of shape {shape}."
+            f"Input '{name}': its data is not {count} {datatype} values of shape {shape}."
         ) from None
     return name, arr
 
@@ -111,9 +131,12 @@ def _flatten(data: Any) -> list[Any]:
 
 
 def _from_bytes(buf: bytes) -> np.ndarray:
+    """A BYTES tensor's binary form: each element is a 4-byte little-endian length, then its bytes."""
     items: list[bytes] = []
     offset = 0
     while offset < len(buf):
+        if offset + 4 > len(buf):
+            raise ValueError("truncated BYTES length prefix")
         (n,) = struct.unpack_from("<I", buf, offset)
         offset += 4
         if offset + n > len(buf):
@@ -137,11 +160,19 @@ def tensors(payload: Any, binary: bytes) -> list[tuple[str, np.ndarray]]:
         size = params.get("binary_data_size") if isinstance(params, dict) else None
         chunk = None
         if size is not None:
-            if not isinstance(size, int) or size < 0 or offset + size > len(binary):
-                raise InvalidInput("An input's 'binary_data_size' runs past the end of the request body.")
+            if not _is_count(size) or offset + size > len(binary):
+                raise InvalidInput(
+                    "An input's 'binary_data_size' runs past the end of the request body "
+                    "(send the JSON header's length in Inference-Header-Content-Length)."
+                )
             chunk = binary[offset : offset + size]
             offset += size
         out.append(_tensor(inp, chunk))
+    if offset != len(binary):
+        raise InvalidInput(
+            f"The request body holds {len(binary) - offset} bytes of binary data that no input's "
+            "'binary_data_size' accounts for."
+        )
     return out
 
 
@@ -179,48 +210,105 @@ def decode(request_data: tuple[Any, bytes], signature: Signature) -> Any:
     return {n: matrix[:, i] for i, n in enumerate(names)}
 
 
-def _output(name: str, arr: np.ndarray) -> dict[str, Any]:
+def _output(name: str, arr: np.ndarray, binary: bool) -> tuple[dict[str, Any], bytes]:
+    """One output tensor as JSON ``data``, or as its binary-extension bytes (``binary_data_size``)."""
     datatype = _datatype_of_array(arr)
-    data: Any = arr.reshape(-1) if datatype != "BYTES" else [str(v) for v in arr.reshape(-1).tolist()]
     if datatype == "FP16":
-        data, datatype = data.astype(np.float32), "FP32"
-    return {"name": name, "shape": list(arr.shape), "datatype": datatype, "data": data}
+        arr, datatype = arr.astype(np.float32), "FP32"
+    out: dict[str, Any] = {"name": name, "shape": list(arr.shape), "datatype": datatype}
+    if not binary:
+        flat = arr.reshape(-1)
+        out["data"] = flat if datatype != "BYTES" else [_text(v) for v in flat.tolist()]
+        return out, b""
+    if datatype == "BYTES":
+        raw = b"".join(
+            struct.pack("<I", len(b)) + b for b in (_text(v).encode() for v in arr.reshape(-1).tolist())
+        )
+    else:
+        raw = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
+    out["parameters"] = {"binary_data_size": len(raw)}
+    return out, raw
+
+
+def _text(v: Any) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def _wants_binary(spec: dict[str, Any] | None, default: bool) -> bool:
+    params = spec.get("parameters") if spec is not None else None
+    flag = params.get("binary_data") if isinstance(params, dict) else None
+    return flag if isinstance(flag, bool) else default
+
+
+def _requested(payload: dict[str, Any], available: list[str]) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """The output names to send, in order, and the request's spec of each it names."""
+    wanted = payload.get("outputs")
+    if wanted is None or wanted == []:
+        return available, {}
+    if not isinstance(wanted, list) or not all(
+        isinstance(o, dict) and isinstance(o.get("name"), str) for o in wanted
+    ):
+        raise InvalidInput("'outputs' must be a list of objects, each with a 'name'.")
+    specs = {o["name"]: o for o in wanted}
+    unknown = [n for n in specs if n not in available]
+    if unknown:
+        raise InvalidInput(
+            f"Unknown output {unknown[0][:100]!r}; this model's outputs are {', '.join(available)}."
+        )
+    return [n for n in available if n in specs], specs
 
 
 # --- endpoints ----------------------------------------------------------------------------------
+
+
+def _split_body(request: Request, body: bytes) -> tuple[Any, bytes]:
+    """The JSON inference header and the binary tensor data after it (the binary extension)."""
+    header_len = request.headers.get("inference-header-content-length")
+    if header_len is None:
+        return parse_json(body), b""
+    header_len = header_len.strip()
+    if not header_len.isdigit() or not header_len.isascii():
+        raise InvalidInput("Inference-Header-Content-Length must be a non-negative integer.")
+    n = int(header_len)
+    if n > len(body):
+        raise InvalidInput(
+            f"Inference-Header-Content-Length ({n if n < 10**12 else 'huge'}) is larger than the "
+            f"request body ({len(body)} bytes)."
+        )
+    return parse_json(body[:n]), body[n:]
 
 
 async def infer(request: Request) -> Response:
     request.state.protocol = PROTOCOL
     ref = _ref(request)
     svc = service(request)
-    body = await read_body(request, svc.max_body_bytes)
-    header_len = request.headers.get("inference-header-content-length")
-    if header_len is not None:
-        if not header_len.isdigit() or int(header_len) > len(body):
-            raise InvalidInput("Inference-Header-Content-Length is larger than the request body.")
-        payload, binary = parse_json(body[: int(header_len)]), body[int(header_len) :]
-    else:
-        payload, binary = parse_json(body), b""
+    payload, binary = _split_body(request, await read_body(request, svc.max_body_bytes))
     if not isinstance(payload, dict):
         raise InvalidInput("The body must be a JSON inference request object with 'inputs'.")
     given = payload.get("id")
     if isinstance(given, str) and given and len(given) <= 200 and given.isprintable():
         request.state.request_id = given  # the log and the response use the request's own id
-    result = await svc.predict(request, ref, (payload, binary), PROTOCOL, decode)
-    outputs = [_output("predictions", result.predictions)]
+    result = await predict_with(request, ref, (payload, binary), PROTOCOL, decode)
+    arrays = {"predictions": result.predictions}
     if result.probabilities is not None:
-        outputs.append(_output("probabilities", result.probabilities))
-    wanted = payload.get("outputs")
-    if isinstance(wanted, list) and wanted:
-        names = {o.get("name") for o in wanted if isinstance(o, dict)}
-        outputs = [o for o in outputs if o["name"] in names]
+        arrays["probabilities"] = result.probabilities
+    names, specs = _requested(payload, list(arrays))
+    params = payload.get("parameters")
+    default = isinstance(params, dict) and params.get("binary_data_output") is True
+    outputs, chunks = [], []
+    for name in names:
+        out, raw = _output(name, arrays[name], _wants_binary(specs.get(name), default))
+        outputs.append(out)
+        chunks.append(raw)
     mv = result.model_version
-    rid = payload.get("id") if isinstance(payload.get("id"), str) else request_id(request)
-    return json_response(
-        {"model_name": mv.name, "model_version": str(mv.version), "id": rid, "outputs": outputs},
-        headers={"X-Model-Version": mv.ref, "X-Request-ID": request_id(request)},
-    )
+    rid = given if isinstance(given, str) else request_id(request)
+    body = {"model_name": mv.name, "model_version": str(mv.version), "id": rid, "outputs": outputs}
+    headers = {"X-Model-Version": mv.ref, "X-Request-ID": request_id(request)}
+    if not any(chunks):
+        return json_response(body, headers=headers)
+    header = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    headers["Inference-Header-Content-Length"] = str(len(header))
+    return Response(b"".join([header, *chunks]), headers=headers, media_type="application/octet-stream")
 
 
 async def model_metadata(request: Request) -> Response:
