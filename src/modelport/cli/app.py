@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from modelport import __version__
-from modelport.cli import alias, compile, demo, edge, models, predict, register, serve
+from modelport.cli import alias, batch, compile, demo, edge, models, predict, register, serve
 from modelport.cli.output import print_error, print_warning
 from modelport.errors import ModelportError
 
@@ -70,6 +70,7 @@ app = typer.Typer(
 )
 app.add_typer(models.app, name="models")
 app.add_typer(alias.app, name="alias")
+app.add_typer(batch.app, name="batch")
 app.command("register")(register.register)
 app.command("predict")(predict.predict)
 app.command("compile")(compile.compile_command)

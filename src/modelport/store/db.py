@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
@@ -105,6 +106,65 @@ compiled = Table(
     Column("report", JSON, nullable=False),
     Column("passed", Boolean, nullable=False),
     ForeignKeyConstraint(["name", "version"], ["mp_model_versions.name", "mp_model_versions.version"]),
+)
+
+# --- batch jobs (modelport.batch) ------------------------------------------------------------------
+
+batch_runs = Table(
+    "mp_batch_runs",
+    metadata,
+    Column("run_id", String(64), primary_key=True),
+    Column("job", String(200), nullable=False, index=True),
+    # running -> committed (state advanced, output staged) -> published; or failed / crashed
+    Column("state", String(16), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("engine", String(16), nullable=False),
+    Column("model", String(128), nullable=False),
+    Column("version", Integer),
+    Column("stats", JSON, nullable=False),  # rows in/out/rejected, watermarks, files, duration ...
+    Column("publish", JSON, nullable=False),  # what publishing this run does (for roll-forward)
+    Column("error", Text, nullable=False, default=""),
+)
+
+batch_state = Table(
+    "mp_batch_state",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("watermark", JSON),  # {"type": ..., "value": ...} of the last committed run
+    Column("run_id", String(64)),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+batch_files = Table(
+    "mp_batch_files",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("path", Text, primary_key=True),
+    Column("size", BigInteger, nullable=False),
+    Column("mtime", String(40), nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("run_id", String(64), nullable=False),
+)
+
+batch_keys = Table(  # (key, watermark) pairs inside the look-back window that were already scored
+    "mp_batch_keys",
+    metadata,
+    Column("job", String(200), primary_key=True),
+    Column("key", Text, primary_key=True),
+    Column("watermark", String(64), primary_key=True),
+    Column("run_id", String(64), nullable=False),
+)
+
+locks = Table(
+    "mp_locks",
+    metadata,
+    Column("name", String(200), primary_key=True),
+    Column("owner", String(200), nullable=False),
+    Column("host", String(200), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
 )
 
 

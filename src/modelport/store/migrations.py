@@ -25,9 +25,15 @@ def _0002_compiled(conn: Connection) -> None:
     db.metadata.create_all(conn, tables=[db.compiled], checkfirst=True)
 
 
+def _0003_batch(conn: Connection) -> None:
+    tables = [db.batch_runs, db.batch_state, db.batch_files, db.batch_keys, db.locks]
+    db.metadata.create_all(conn, tables=tables, checkfirst=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _0001_initial),
     ("0002_compiled_twins", _0002_compiled),
+    ("0003_batch_jobs", _0003_batch),
 ]
 
 

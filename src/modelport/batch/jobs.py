@@ -1,0 +1,211 @@
+"""Batch job files: what to score, from where, into where, and how often.
+
+```yaml
+# jobs/credit-nightly.yaml — relative paths are relative to this file's folder
+name: credit-nightly
+model: credit@production
+source:   {kind: parquet, path: data/applications/, watermark: updated_at, lookback: 1h}
+key: application_id
+output:   {kind: parquet, path: scores/}
+schedule: "0 2 * * *"
+engine: local            # or ray
+```
+
+Sources: ``parquet``, ``csv``, ``json`` (JSON lines) — a file, a folder or a glob, local or an
+fsspec URL — and ``sql`` (``url`` plus ``table`` or ``query``). With ``watermark``, a run scores
+the rows whose watermark is above the last committed one (minus ``lookback``, re-scored
+idempotently by ``key``); without it, a run scores the files it has not seen before (a SQL source
+needs a watermark). Outputs: ``parquet`` and ``csv`` folders (one partition per run date) and
+``sql`` tables (upsert by ``key``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import InvalidInput
+from modelport.refs import ModelRef
+
+FILE_KINDS = ("parquet", "csv", "json")
+SOURCE_KINDS = (*FILE_KINDS, "sql")
+OUTPUT_KINDS = ("parquet", "csv", "sql")
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    kind: str
+    path: str | None = None  # file kinds: a file, folder or glob (local or fsspec URL)
+    url: str | None = None  # sql: a SQLAlchemy URL
+    table: str | None = None
+    query: str | None = None
+    watermark: str | None = None
+    lookback: Any = None  # a duration ("1h") for timestamp watermarks, a number for numeric ones
+    options: Mapping[str, Any] = field(default_factory=dict)  # reader options (csv: delimiter)
+
+
+@dataclass(frozen=True)
+class OutputSpec:
+    kind: str
+    path: str | None = None
+    url: str | None = None
+    table: str | None = None
+
+
+@dataclass(frozen=True)
+class Job:
+    """One batch job (see the module docstring for the file format)."""
+
+    name: str
+    model: str
+    source: SourceSpec
+    output: OutputSpec
+    key: str | None = None
+    schedule: str | None = None
+    engine: str = "local"
+    runtime: str = "auto"
+    batch_size: int = 65_536  # rows per chunk read, scored and written: bounds the memory
+    on_error: str = "reject"  # or "fail": the first invalid row fails the run
+    rejects: OutputSpec | None = None  # default: <output>/_rejects (files) or <table>_rejects (sql)
+    passthrough: tuple[str, ...] = ()  # source columns copied to the output besides the key
+    log_sample: float = 0.01  # share of scored rows written to the prediction log (monitoring)
+    ray: Mapping[str, Any] = field(default_factory=dict)  # engine: ray options (num_actors, address)
+    path: Path | None = None  # the job file, when loaded from one
+
+    def __post_init__(self) -> None:
+        if not _NAME.match(self.name):
+            raise InvalidInput(
+                f"Job name '{self.name}' must start with a letter or digit and use only letters, digits, "
+                "'_', '.' and '-' (at most 128 characters)."
+            )
+        ModelRef.parse(self.model)
+        src, out = self.source, self.output
+        if src.kind not in SOURCE_KINDS:
+            raise InvalidInput(f"source.kind must be one of {', '.join(SOURCE_KINDS)}; got '{src.kind}'.")
+        if out.kind not in OUTPUT_KINDS:
+            raise InvalidInput(f"output.kind must be one of {', '.join(OUTPUT_KINDS)}; got '{out.kind}'.")
+        if src.kind in FILE_KINDS and not src.path:
+            raise InvalidInput(f"A {src.kind} source needs 'path' (a file, folder, glob or URL).")
+        if src.kind == "sql":
+            if not src.url or bool(src.table) == bool(src.query):
+                raise InvalidInput("A sql source needs 'url' and exactly one of 'table' or 'query'.")
+            if not src.watermark:
+                raise InvalidInput("A sql source needs 'watermark': the column that says which rows are new.")
+        if out.kind in ("parquet", "csv") and not out.path:
+            raise InvalidInput(f"A {out.kind} output needs 'path' (a folder).")
+        if out.kind == "sql" and not (out.url and out.table):
+            raise InvalidInput("A sql output needs 'url' and 'table'.")
+        if out.kind == "sql" and not self.key:
+            raise InvalidInput("A sql output upserts by 'key': name the key column.")
+        if src.lookback is not None and not self.key:
+            raise InvalidInput("'lookback' re-scores late rows idempotently by 'key': name the key column.")
+        if self.engine not in ("local", "ray"):
+            raise InvalidInput(f"engine must be 'local' or 'ray'; got '{self.engine}'.")
+        if self.on_error not in ("reject", "fail"):
+            raise InvalidInput(f"on_error must be 'reject' or 'fail'; got '{self.on_error}'.")
+        if self.batch_size < 1:
+            raise InvalidInput("batch_size must be at least 1.")
+        if not 0.0 <= self.log_sample <= 1.0:
+            raise InvalidInput("log_sample must be between 0 and 1.")
+
+    @property
+    def model_name(self) -> str:
+        return ModelRef.parse(self.model).name
+
+    def lookback_value(self) -> float | timedelta | None:
+        """The look-back as a timedelta (duration strings) or a number (numeric watermarks)."""
+        lb = self.source.lookback
+        if lb is None or isinstance(lb, int | float):
+            return lb
+        return parse_duration(str(lb))
+
+    def rejects_spec(self) -> OutputSpec:
+        if self.rejects is not None:
+            return self.rejects
+        out = self.output
+        if out.kind == "sql":
+            return OutputSpec("sql", url=out.url, table=f"{out.table}_rejects")
+        return OutputSpec("parquet", path=f"{str(out.path).rstrip('/')}/_rejects")
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"90s"``, ``"15m"``, ``"1h"``, ``"2d"``, ``"1w"`` -> timedelta."""
+    m = _DURATION.match(text)
+    if not m:
+        raise InvalidInput(f"'{text}' is not a duration; use e.g. 30s, 15m, 1h, 2d or 1w.")
+    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
+
+
+def load_job(path: str | Path) -> Job:
+    """Read a job file (YAML); relative paths in it are relative to the file's folder."""
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise InvalidInput(f"Job file '{p}' does not exist.") from None
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"Job file '{p}' is not valid YAML: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"Job file '{p}' must hold a mapping (name, model, source, output ...).")
+    return job_from_dict(data, base=p.resolve().parent, path=p)
+
+
+def job_from_dict(data: Mapping[str, Any], base: Path | None = None, path: Path | None = None) -> Job:
+    data = dict(data)
+    data.pop("kind", None)  # the scheduler's job kind ("batch")
+    known = {f.name for f in dataclasses.fields(Job)} - {"path"}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise InvalidInput(
+            f"Unknown job setting(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}."
+        )
+    for required in ("name", "model", "source", "output"):
+        if required not in data:
+            raise InvalidInput(f"A job needs '{required}'.")
+    data["source"] = _spec(SourceSpec, data["source"], "source", base)
+    data["output"] = _spec(OutputSpec, data["output"], "output", base)
+    if data.get("rejects") is not None:
+        data["rejects"] = _spec(OutputSpec, data["rejects"], "rejects", base)
+    if "passthrough" in data:
+        data["passthrough"] = tuple(data["passthrough"] or ())
+    data["name"] = str(data["name"])
+    data["model"] = str(data["model"])
+    try:
+        return Job(**data, path=path)
+    except TypeError as exc:
+        raise InvalidInput(f"Invalid job: {exc}") from None
+
+
+def _spec(cls: Any, raw: Any, where: str, base: Path | None) -> Any:
+    if not isinstance(raw, Mapping):
+        raise InvalidInput(f"'{where}' must be a mapping with 'kind' and its settings.")
+    raw = dict(raw)
+    known = {f.name for f in dataclasses.fields(cls)}
+    if cls is SourceSpec:  # reader options may sit beside the known keys
+        raw["options"] = {**raw.get("options", {}), **{k: raw.pop(k) for k in list(raw) if k not in known}}
+    unknown = sorted(set(raw) - known)
+    if unknown:
+        raise InvalidInput(f"Unknown {where} setting(s): {', '.join(unknown)}.")
+    if "kind" not in raw:
+        raise InvalidInput(f"'{where}' needs 'kind'.")
+    if raw.get("path") is not None and base is not None:
+        raw["path"] = resolve_path(str(raw["path"]), base)
+    return cls(**raw)
+
+
+def resolve_path(path: str, base: Path) -> str:
+    """``path`` relative to ``base`` unless it is absolute or a URL (``s3://``, ``memory://`` ...)."""
+    if "://" in path or Path(path).is_absolute():
+        return path
+    resolved = str(base / path)
+    return resolved + "/" if path.endswith("/") else resolved

@@ -1,0 +1,545 @@
+"""The batch engine: one run of a job, exactly once, in bounded memory.
+
+A run, under the job's lock in the store:
+
+1. **Recover**: a previous run that committed but did not finish publishing is published now
+   (roll forward); one that died before committing is marked ``crashed`` and its staging removed.
+2. **Increment**: with a watermark, the rows above the last committed watermark (minus the
+   look-back; (key, watermark) pairs already scored inside the look-back are skipped); without
+   one, the files never seen before (path, size, mtime, sha256). A source missing a column the
+   model needs fails the run here, before anything is written.
+3. **Score** chunk by chunk: type text columns by the signature, validate, predict (the ONNX twin
+   where its parity gate passed), write results and rejected rows (with the reason) to staging.
+4. **Commit** the new watermark, files and keys together with the run's statistics in one
+   transaction, then **publish** the staged output (one rename or one SQL transaction).
+
+A SIGKILL anywhere leaves no visible partial output: before the commit nothing counts and the next
+run redoes the work; after it, the next run finishes the publish.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import struct
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from modelport.batch.jobs import FILE_KINDS, Job, load_job
+from modelport.batch.sinks import FolderSink, SqlSink, make_sink
+from modelport.batch.sources import Bounds, FileSource, SqlSource
+from modelport.batch.state import BatchStore, FileRecord, RunRecord
+from modelport.errors import ModelportError, SchemaMismatch
+from modelport.predictor import Predictor
+from modelport.schema import Signature
+
+log = logging.getLogger(__name__)
+FAILPOINT_ENV = "MODELPORT_BATCH_FAILPOINT"  # tests: SIGKILL this process at a named point
+Progress = Callable[[int], None]
+
+
+@dataclass
+class RunResult:
+    """What a run did (also stored in the run's record; see ``modelport batch status``)."""
+
+    run_id: str
+    job: str
+    state: str
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def rows_out(self) -> int:
+        return int(self.stats.get("rows_out", 0))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"run_id": self.run_id, "job": self.job, "state": self.state, **self.stats}
+
+
+def run(
+    job: Job | str | Path,
+    *,
+    full_refresh: bool = False,
+    dry_run: bool = False,
+    client: Any = None,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Run ``job`` (a :class:`Job` or a job file) once; see the module docstring."""
+    from modelport.client import default_client
+
+    job = job if isinstance(job, Job) else load_job(job)
+    client = client or default_client()
+    store = BatchStore(client.meta.engine)
+    with store.acquire(f"batch:{job.name}"):
+        recover(job, store)
+        return _Run(job, store, client, full_refresh, dry_run, progress).execute()
+
+
+def recover(job: Job, store: BatchStore) -> list[str]:
+    """Finish publishing committed runs; clean up runs that died before committing."""
+    done = []
+    for rec in reversed(store.runs(job.name, states=("committed", "running"))):
+        sinks = _sinks(job)
+        if rec.state == "committed":
+            for part, sink in sinks.items():
+                if part in rec.publish:
+                    sink.publish(rec.publish[part], replace=bool(rec.publish.get("replace")))
+            store.finish_run(rec.run_id, "published")
+            log.warning(
+                "published run %s of %s, which committed before it was interrupted", rec.run_id, job.name
+            )
+        else:
+            for part, sink in sinks.items():
+                if part in rec.publish:
+                    sink.abort(rec.publish[part])
+            store.finish_run(rec.run_id, "crashed", error="The run was interrupted before it committed.")
+            log.warning("run %s of %s was interrupted; its work will be redone", rec.run_id, job.name)
+        done.append(rec.run_id)
+    return done
+
+
+def _sinks(job: Job) -> dict[str, FolderSink | SqlSink]:
+    return {"output": make_sink(job.output, job.key), "rejects": make_sink(job.rejects_spec(), None)}
+
+
+def failpoint(name: str) -> None:
+    """Die here with SIGKILL when ``MODELPORT_BATCH_FAILPOINT`` names this point (crash tests)."""
+    if os.environ.get(FAILPOINT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class _Run:
+    def __init__(
+        self,
+        job: Job,
+        store: BatchStore,
+        client: Any,
+        full_refresh: bool,
+        dry_run: bool,
+        progress: Progress | None,
+    ) -> None:
+        self.job, self.store, self.client = job, store, client
+        self.full_refresh, self.dry_run, self.progress = full_refresh, dry_run, progress
+        started = datetime.now(UTC)
+        self.started = started
+        self.run_id = f"{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:8]}"
+        self.t0 = time.perf_counter()
+
+    def execute(self) -> RunResult:
+        job = self.job
+        mv = self.client.registry.get(job.model)
+        predictor = self.client.registry.load(mv, runtime=job.runtime)
+        before = None if self.full_refresh else self.store.watermark(job.name)
+        increment = _Increment(job, self.store, before, self.full_refresh)
+        needed = increment.check_columns(predictor.signature)  # fails before anything is written
+        stats: dict[str, Any] = {
+            "model_version": mv.version,
+            "runtime": predictor.runtime,
+            "watermark_before": _wm_display(before),
+            "files_new": len(increment.new_files),
+            "full_refresh": self.full_refresh,
+        }
+        if self.dry_run:
+            stats["rows_in"] = sum(len(f) for f in increment.frames(needed))
+            stats["duration_s"] = round(time.perf_counter() - self.t0, 3)
+            return RunResult(self.run_id, job.name, "dry-run", stats)
+        sinks = _sinks(job)
+        run_date = f"{self.started:%Y-%m-%d}"
+        plan: dict[str, Any] = {part: sink.plan(self.run_id, run_date) for part, sink in sinks.items()}
+        plan["replace"] = self.full_refresh
+        self.store.start_run(self.run_id, job.name, job.engine, job.model, plan)
+        try:
+            scorer = Scorer(job, predictor, self.run_id, increment.text)
+            totals = self._score(increment, needed, scorer, sinks, plan)
+            stats.update(totals)
+            stats["watermark_after"] = _wm_display(increment.watermark_after()) or stats["watermark_before"]
+            stats["duration_s"] = round(time.perf_counter() - self.t0, 3)
+            failpoint("before_commit")
+            self.store.commit_run(
+                self.run_id,
+                job.name,
+                version=mv.version,
+                stats=stats,
+                watermark=increment.watermark_state(),
+                files=increment.new_files,
+                keys=increment.keys,
+                prune_keys_below=increment.prune_below(),
+                full_refresh=self.full_refresh,
+            )
+        except BaseException as exc:
+            for part, sink in sinks.items():
+                try:
+                    sink.abort(plan[part])
+                except Exception:
+                    log.exception("could not remove the staging of run %s", self.run_id)
+            message = exc.message if isinstance(exc, ModelportError) else f"{type(exc).__name__}: {exc}"
+            self.store.finish_run(self.run_id, "failed", stats, error=message)
+            raise
+        failpoint("after_commit")
+        sinks["output"].publish(plan["output"], replace=self.full_refresh)
+        failpoint("mid_publish")
+        sinks["rejects"].publish(plan["rejects"], replace=self.full_refresh)
+        self.store.finish_run(self.run_id, "published", stats)
+        return RunResult(self.run_id, job.name, "published", stats)
+
+    def _score(
+        self,
+        increment: _Increment,
+        needed: list[str],
+        scorer: Scorer,
+        sinks: dict[str, FolderSink | SqlSink],
+        plan: dict[str, Any],
+    ) -> dict[str, Any]:
+        import pyarrow as pa
+
+        out = sinks["output"].writer(plan["output"])
+        rejects = sinks["rejects"].writer(plan["rejects"])
+        rows_in = rows_rejected = 0
+        for chunks, frame in enumerate(increment.frames(needed), 1):
+            frame = increment.admit(frame, scorer)
+            rows_in += len(frame) + scorer.pending_rejects
+            scored, rejected = scorer.score(frame)
+            increment.scored(scored)
+            if len(scored):
+                out.write(pa.Table.from_pandas(scorer.output(scored), preserve_index=False))
+            if len(rejected):
+                if self.job.on_error == "fail":
+                    first = rejected["reject_reason"].iloc[0]
+                    raise SchemaMismatch(f"Row rejected and on_error is 'fail': {first}")
+                rejects.write(pa.Table.from_pandas(rejected, preserve_index=False))
+                rows_rejected += len(rejected)
+            if chunks == 1:
+                failpoint("after_first_chunk")
+            if self.progress is not None:
+                self.progress(rows_in)
+        out.close()
+        rejects.close()
+        return {"rows_in": rows_in, "rows_out": out.rows, "rows_rejected": rows_rejected}
+
+
+class _Increment:
+    """Which rows this run reads: the watermark window or the unseen files."""
+
+    def __init__(
+        self, job: Job, store: BatchStore, before: dict[str, Any] | None, full_refresh: bool
+    ) -> None:
+        self.job = job
+        spec = job.source
+        self.wm_col = spec.watermark
+        self.before = _wm_value(before)
+        self.lookback = job.lookback_value()
+        self.text = spec.kind in ("csv", "json")
+        self.source: FileSource | SqlSource
+        self.new_files: list[FileRecord] = []
+        self.keys: list[tuple[str, str]] = []
+        self._max: Any = None
+        self._seen: set[tuple[str, str]] = set()
+        lower = self.before
+        if lower is not None and self.lookback:
+            lower = lower - (
+                pd.Timedelta(self.lookback) if isinstance(lower, pd.Timestamp) else self.lookback
+            )
+            self._seen = store.keys(job.name, _wm_text(lower))
+        self.lower = lower
+        if spec.kind in FILE_KINDS:
+            self.source = FileSource(spec, job.batch_size)
+            listed = self.source.discover()
+            if self.wm_col:
+                self.paths = [p for p, _, _ in listed]
+            else:
+                known = {} if full_refresh else store.files(job.name)
+                for path, size, mtime in listed:
+                    seen = known.get(path)
+                    if seen is not None and seen.size == size and seen.mtime == mtime:
+                        continue
+                    rec = self.source.record(path, size, mtime)
+                    if seen is not None and seen.sha256 == rec.sha256:
+                        continue  # touched, not changed
+                    if seen is not None:
+                        log.warning("%s changed since run %s scored it; scoring it again", path, "earlier")
+                    self.new_files.append(rec)
+                self.paths = [f.path for f in self.new_files]
+            self.upper = None
+        else:
+            self.source = SqlSource(spec, job.batch_size)
+            self.paths = []
+            self.upper = _normalize_scalar(self.source.upper(lower))
+
+    def check_columns(self, signature: Signature) -> list[str]:
+        """The source columns to read; a missing one fails the run before anything is written."""
+        wanted = list(signature.names)
+        for extra in (self.job.key, self.wm_col, *self.job.passthrough):
+            if extra and extra not in wanted:
+                wanted.append(extra)
+        have = (
+            self.source.columns() if isinstance(self.source, SqlSource) else self.source.columns(self.paths)
+        )
+        if isinstance(self.source, FileSource) and not self.paths:
+            return wanted
+        missing = [c for c in wanted if c not in have]
+        if missing:
+            raise SchemaMismatch(
+                f"The source {self.job.source.path or self.job.source.table or 'query'} lacks column(s) "
+                f"{', '.join(missing)} that the job needs (model {self.job.model}"
+                f"{', key' if self.job.key in missing else ''}). Nothing was written.",
+                [{"column": c, "error": "missing"} for c in missing],
+            )
+        return wanted
+
+    def frames(self, columns: list[str]) -> Iterator[pd.DataFrame]:
+        bounds = Bounds(self.wm_col, self.lower, self.upper) if self.wm_col else None
+        if isinstance(self.source, SqlSource):
+            assert bounds is not None
+            yield from self.source.read(columns, bounds)
+        else:
+            pushed = bounds if (bounds is not None and not self.text) else None
+            yield from self.source.read(self.paths, columns, pushed)
+
+    def admit(self, frame: pd.DataFrame, scorer: Scorer) -> pd.DataFrame:
+        """Apply the watermark window and the look-back's seen keys to a chunk."""
+        scorer.pending_rejects = 0
+        if not self.wm_col:
+            return frame
+        wm = _wm_series(frame[self.wm_col])
+        missing = wm.isna()
+        if missing.any():
+            scorer.reject(frame[missing], f"the watermark column '{self.wm_col}' is empty")
+        keep = ~missing
+        if self.lower is not None:
+            keep &= wm > self.lower
+        if self.upper is not None:
+            keep &= wm <= self.upper
+        frame, wm = frame[keep], wm[keep]
+        if self._seen and len(frame):
+            pairs = zip(frame[str(self.job.key)].astype(str), wm.map(_wm_text), strict=True)
+            fresh = np.fromiter((p not in self._seen for p in pairs), bool, len(frame))
+            frame, wm = frame[fresh], wm[fresh]
+        frame = frame.copy()
+        frame["__wm"] = wm
+        return frame
+
+    def scored(self, scored: pd.DataFrame) -> None:
+        if not self.wm_col or not len(scored):
+            return
+        wm = scored["__wm"]
+        top = wm.max()
+        if self._max is None or top > self._max:
+            self._max = top
+        if self.lookback and self.job.key:
+            floor = self._max - (
+                pd.Timedelta(self.lookback) if isinstance(self._max, pd.Timestamp) else self.lookback
+            )
+            recent = wm > floor
+            self.keys.extend(
+                zip(scored.loc[recent, self.job.key].astype(str), wm[recent].map(_wm_text), strict=True)
+            )
+
+    def watermark_after(self) -> Any:
+        if self._max is None:
+            return self.before
+        return self._max if self.before is None or self._max > self.before else self.before
+
+    def watermark_state(self) -> dict[str, Any] | None:
+        return _wm_state(self.watermark_after()) if self.wm_col else None
+
+    def prune_below(self) -> str | None:
+        after = self.watermark_after()
+        if not self.lookback or after is None:
+            return None
+        return _wm_text(
+            after - (pd.Timedelta(self.lookback) if isinstance(after, pd.Timestamp) else self.lookback)
+        )
+
+
+class Scorer:
+    """Types, validates and scores one chunk; rows that fail become rejects with their reason."""
+
+    def __init__(self, job: Job, predictor: Predictor, run_id: str, text: bool) -> None:
+        self.job, self.predictor, self.run_id, self.text = job, predictor, run_id, text
+        self.mv = predictor.model_version
+        self.classes = predictor.classes
+        self.names = list(predictor.signature.names)
+        self._rejects: list[pd.DataFrame] = []
+        self.pending_rejects = 0
+
+    def reject(self, rows: pd.DataFrame, reason: str | pd.Series) -> None:
+        if not len(rows):
+            return
+        out = rows.drop(columns=["__wm"], errors="ignore").astype("string").astype(object)
+        out["reject_reason"] = reason
+        out["run_id"] = self.run_id
+        self._rejects.append(out)
+        self.pending_rejects += len(rows)
+
+    def score(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(scored rows with ``__pred`` / ``__proba``, rejected rows with ``reject_reason``)."""
+        if self.text and len(frame):
+            frame = self._type_text(frame)
+        labels: list[np.ndarray] = []
+        probas: list[np.ndarray] = []
+        kept: list[pd.DataFrame] = []
+        for part, lab, proba in self._bisect(frame):
+            kept.append(part)
+            labels.append(lab)
+            if proba is not None:
+                probas.append(proba)
+        scored = pd.concat(kept) if kept else frame.iloc[:0]
+        scored = scored.copy()
+        scored["__pred"] = list(np.concatenate(labels)) if labels else []
+        proba_all = np.concatenate(probas) if probas else None
+        self._proba = proba_all
+        rejected = pd.concat(self._rejects, ignore_index=True) if self._rejects else pd.DataFrame()
+        self._rejects = []
+        return scored, rejected
+
+    def _bisect(self, frame: pd.DataFrame) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray | None]]:
+        if not len(frame):
+            return
+        try:
+            batch = self.predictor.prepare(frame[self.names])
+            labels, proba = self.predictor.predict_with_proba(batch)
+        except (ModelportError, ValueError, TypeError, KeyError, IndexError) as exc:
+            if len(frame) == 1:
+                message = exc.message if isinstance(exc, ModelportError) else f"the model refused it ({exc})"
+                self.reject(frame, message)
+                return
+            half = len(frame) // 2
+            yield from self._bisect(frame.iloc[:half])
+            yield from self._bisect(frame.iloc[half:])
+            return
+        yield frame, np.asarray(labels), None if proba is None else np.asarray(proba)
+
+    def _type_text(self, frame: pd.DataFrame) -> pd.DataFrame:
+        """CSV/JSON values arrive as text: convert each column to its signature type, row by row."""
+        frame = frame.copy()
+        bad = pd.Series("", index=frame.index, dtype=object)
+        for spec in self.predictor.signature.columns or ():
+            col = frame[spec.name]
+            if spec.type in ("string", "category"):
+                frame[spec.name] = col.where(col.isna(), col.astype(str))
+                continue
+            if spec.type == "datetime":
+                typed = pd.to_datetime(col, errors="coerce", utc=True)
+            elif spec.type == "bool":
+                typed = col.map(_parse_bool)
+            else:
+                typed = pd.to_numeric(col, errors="coerce")
+                if spec.type.startswith(("int", "uint")):
+                    whole = typed.isna() | (typed == np.floor(typed))
+                    typed = typed.where(whole, np.nan)
+            failed = typed.isna() & col.notna()
+            if failed.any():
+                msg = (
+                    f"column '{spec.name}' expects {spec.type}, got '"
+                    + col[failed].astype(str).str.slice(0, 50)
+                    + "'"
+                )
+                bad[failed] = np.where(bad[failed] == "", msg, bad[failed] + "; " + msg)
+            if spec.type.startswith(("int", "uint")) and not typed.isna().any():
+                typed = typed.astype(spec.type)
+            frame[spec.name] = typed
+        rejected = bad != ""
+        if rejected.any():
+            self.reject(frame.loc[rejected], bad[rejected])
+        return frame.loc[~rejected]
+
+    def output(self, scored: pd.DataFrame) -> pd.DataFrame:
+        job = self.job
+        data: dict[str, Any] = {}
+        if job.key:
+            data[job.key] = scored[job.key].to_numpy()
+        for col in job.passthrough:
+            if col != job.key:
+                data[col] = scored[col].to_numpy()
+        data["prediction"] = np.asarray(scored["__pred"].tolist())
+        if self._proba is not None and self.classes is not None:
+            for i, cls in enumerate(self.classes):
+                data[f"proba_{cls}"] = self._proba[:, i]
+        n = len(scored)
+        data["model"] = np.full(n, self.mv.name, dtype=object)
+        data["version"] = np.full(n, self.mv.version, dtype=np.int64)
+        data["run_id"] = np.full(n, self.run_id, dtype=object)
+        return pd.DataFrame(data)
+
+
+# --- watermark values: pandas Timestamps (UTC) or numbers ------------------------------------------
+
+
+def _wm_series(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        return pd.to_datetime(values, utc=True)
+    if pd.api.types.is_numeric_dtype(values):
+        return values
+    numeric = pd.to_numeric(values, errors="coerce")
+    if numeric.notna().sum() == values.notna().sum():
+        return numeric
+    return pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
+
+
+def _normalize_scalar(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, datetime | pd.Timestamp | np.datetime64):
+        ts = pd.Timestamp(value)
+        return ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
+    return value
+
+
+def _wm_state(value: Any) -> dict[str, Any] | None:
+    if value is None:
+        return None
+    if isinstance(value, pd.Timestamp):
+        return {"type": "timestamp", "value": value.isoformat()}
+    return {"type": "number", "value": value.item() if isinstance(value, np.generic) else value}
+
+
+def _wm_value(state: dict[str, Any] | None) -> Any:
+    if not state:
+        return None
+    if state["type"] == "timestamp":
+        return pd.Timestamp(state["value"]).tz_convert("UTC")
+    return state["value"]
+
+
+def _wm_display(value: Any) -> Any:
+    if isinstance(value, dict):
+        return value.get("value")
+    if isinstance(value, pd.Timestamp):
+        return value.isoformat()
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _wm_text(value: Any) -> str:
+    """An order-preserving text form (for the look-back keys table's range queries)."""
+    if isinstance(value, pd.Timestamp):
+        return "t" + value.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")
+    bits = struct.unpack(">Q", struct.pack(">d", float(value)))[0]
+    bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)
+    return f"n{bits:016x}"
+
+
+def _parse_bool(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "t", "y"):
+        return True
+    if text in ("false", "0", "no", "f", "n"):
+        return False
+    return None
+
+
+def history(job_name: str, client: Any = None, limit: int | None = None) -> list[RunRecord]:
+    """Runs of a job, newest first."""
+    from modelport.client import default_client
+
+    client = client or default_client()
+    return BatchStore(client.meta.engine).runs(job_name, limit=limit)

@@ -1,0 +1,251 @@
+"""Where batch rows come from, streamed in chunks of ``batch_size`` rows (bounded memory).
+
+File sources (Parquet, CSV, JSON lines; a file, folder or glob; local or any fsspec URL) list
+their files with size and modification time, so a run can pick the files it has not seen; Parquet
+pushes the watermark predicate into the scan (row groups below it are skipped), CSV and JSON
+arrive as text and are typed by the signature later (so a bad value rejects one row, not a file).
+A SQL source pushes the watermark predicate into its query and streams with a server-side cursor.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+
+from modelport.batch.jobs import FILE_KINDS, SourceSpec
+from modelport.batch.state import FileRecord
+from modelport.errors import InvalidInput
+
+_SUFFIXES = {
+    "parquet": (".parquet", ".pq"),
+    "csv": (".csv", ".csv.gz", ".tsv"),
+    "json": (".json", ".jsonl", ".ndjson"),
+}
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """The watermark window of a run: ``lower < wm <= upper`` (either may be open)."""
+
+    column: str
+    lower: Any = None
+    upper: Any = None
+
+
+class FileSource:
+    def __init__(self, spec: SourceSpec, batch_size: int) -> None:
+        import fsspec
+
+        assert spec.kind in FILE_KINDS and spec.path
+        self.spec = spec
+        self.batch_size = batch_size
+        self.fs, self.root = fsspec.core.url_to_fs(spec.path)
+        self.protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
+
+    def discover(self) -> list[tuple[str, int, str]]:
+        """(path, size, mtime) of every data file, sorted; hidden and ``_``-prefixed files skipped."""
+        root = self.root
+        if any(ch in root for ch in "*?["):
+            paths = self.fs.glob(root)
+        elif self.fs.isdir(root):
+            paths = self.fs.find(root)
+        elif self.fs.exists(root):
+            paths = [root]
+        else:
+            raise InvalidInput(f"The source {self.spec.path} does not exist.")
+        suffixes = _SUFFIXES[self.spec.kind]
+        out = []
+        for p in sorted(paths):
+            parts = p[len(root) :].split("/") if p.startswith(root) else [p.rsplit("/", 1)[-1]]
+            if any(part.startswith((".", "_")) for part in parts if part):
+                continue
+            if not p.lower().endswith(suffixes) or self.fs.isdir(p):
+                continue
+            info = self.fs.info(p)
+            out.append((p, int(info.get("size") or 0), _mtime(info)))
+        return out
+
+    def checksum(self, path: str) -> str:
+        digest = hashlib.sha256()
+        with self.fs.open(path, "rb") as f:
+            while chunk := f.read(1 << 20):
+                digest.update(chunk)
+        return digest.hexdigest()
+
+    def record(self, path: str, size: int, mtime: str) -> FileRecord:
+        return FileRecord(path, size, mtime, self.checksum(path))
+
+    def columns(self, paths: Sequence[str]) -> list[str]:
+        """Column names common to the files (checked before anything is scored)."""
+        if not paths:
+            return []
+        kind = self.spec.kind
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            common: list[str] | None = None
+            for p in paths:
+                names = pq.read_schema(p, filesystem=self.fs).names
+                common = names if common is None else [c for c in common if c in names]
+            return common or []
+        common = None
+        for p in paths:
+            head = next(iter(self._text_chunks(p, 1)), pd.DataFrame())
+            names = [str(c) for c in head.columns]
+            common = names if common is None else [c for c in common if c in names]
+        return common or []
+
+    def read(
+        self, paths: Sequence[str], columns: Sequence[str], bounds: Bounds | None
+    ) -> Iterator[pd.DataFrame]:
+        """Chunks of the files' rows (only ``columns``); Parquet applies ``bounds`` in the scan."""
+        if not paths:
+            return
+        if self.spec.kind == "parquet":
+            yield from self._parquet(paths, columns, bounds)
+            return
+        for p in paths:
+            for chunk in self._text_chunks(p, self.batch_size):
+                yield chunk[[c for c in columns if c in chunk.columns]]
+
+    def _parquet(
+        self, paths: Sequence[str], columns: Sequence[str], bounds: Bounds | None
+    ) -> Iterator[pd.DataFrame]:
+        import pyarrow as pa
+        import pyarrow.dataset as ds
+
+        dataset = ds.dataset(list(paths), format="parquet", filesystem=self.fs)
+        expr = None
+        if bounds is not None:
+            field = ds.field(bounds.column)
+            wm_type = dataset.schema.field(bounds.column).type
+            for value, op in ((bounds.lower, "gt"), (bounds.upper, "le")):
+                if value is None:
+                    continue
+                scalar = pa.scalar(_arrow_value(value, wm_type), type=wm_type)
+                term = field > scalar if op == "gt" else field <= scalar
+                expr = term if expr is None else expr & term
+        scanner = dataset.scanner(columns=list(columns), filter=expr, batch_size=self.batch_size)
+        for batch in scanner.to_batches():
+            if batch.num_rows:
+                yield batch.to_pandas()
+
+    def _text_chunks(self, path: str, size: int) -> Iterator[pd.DataFrame]:
+        options = dict(self.spec.options)
+        f = self.fs.open(path, "rb", compression="infer")
+        try:
+            if self.spec.kind == "csv":
+                if path.lower().endswith(".tsv"):
+                    options.setdefault("sep", "\t")
+                reader = pd.read_csv(
+                    f, chunksize=size, dtype=str, keep_default_na=False, na_values=[""], **options
+                )
+            else:
+                reader = pd.read_json(
+                    f, lines=True, chunksize=size, dtype=False, convert_dates=False, **options
+                )
+            with reader:
+                yield from reader
+        except (ValueError, pd.errors.ParserError) as exc:
+            raise InvalidInput(f"Cannot read {path} as {self.spec.kind}: {exc}") from None
+        finally:
+            f.close()
+
+
+class SqlSource:
+    """A table or query; the watermark predicate runs in the database."""
+
+    def __init__(self, spec: SourceSpec, batch_size: int) -> None:
+        from sqlalchemy import create_engine
+
+        from modelport.store.db import normalize_url
+
+        assert spec.url and spec.watermark
+        self.spec = spec
+        self.batch_size = batch_size
+        self.engine = create_engine(normalize_url(spec.url))
+        self.wm = spec.watermark
+
+    def _from(self) -> str:
+        if self.spec.query:
+            return f"({self.spec.query}) AS mp_src"
+        preparer = self.engine.dialect.identifier_preparer
+        return ".".join(preparer.quote(part) for part in str(self.spec.table).split(".")) + " AS mp_src"
+
+    def _col(self, name: str) -> str:
+        return str(self.engine.dialect.identifier_preparer.quote(name))
+
+    def columns(self) -> list[str]:
+        from sqlalchemy import text
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            with self.engine.connect() as conn:
+                return list(conn.execute(text(f"SELECT * FROM {self._from()} WHERE 1=0")).keys())
+        except SQLAlchemyError as exc:
+            raise InvalidInput(f"Cannot read the sql source: {_first_line(exc)}") from None
+
+    def upper(self, lower: Any) -> Any:
+        """The highest watermark now: rows arriving during the run wait for the next one."""
+        from sqlalchemy import text
+
+        with self.engine.connect() as conn:
+            return conn.execute(text(f"SELECT max({self._col(self.wm)}) FROM {self._from()}")).scalar()
+
+    def read(self, columns: Sequence[str], bounds: Bounds) -> Iterator[pd.DataFrame]:
+        from sqlalchemy import text
+
+        cols = ", ".join(self._col(c) for c in columns)
+        where, params = [], {}
+        if bounds.lower is not None:
+            where.append(f"{self._col(self.wm)} > :lower")
+            params["lower"] = _db_value(bounds.lower)
+        if bounds.upper is not None:
+            where.append(f"{self._col(self.wm)} <= :upper")
+            params["upper"] = _db_value(bounds.upper)
+        sql = f"SELECT {cols} FROM {self._from()}"
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self.engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=self.batch_size).execute(
+                text(sql), params
+            )
+            names = list(result.keys())
+            for part in result.partitions(self.batch_size):
+                yield pd.DataFrame.from_records(part, columns=names)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _mtime(info: dict[str, Any]) -> str:
+    value = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or info.get("created")
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat()
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC).isoformat()
+    return str(value or "")
+
+
+def _arrow_value(value: Any, arrow_type: Any) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(arrow_type) and isinstance(value, pd.Timestamp):
+        ts = value.tz_convert("UTC") if value.tzinfo else value.tz_localize("UTC")
+        return ts.tz_localize(None) if arrow_type.tz is None else ts
+    return value
+
+
+def _db_value(value: Any) -> Any:
+    if isinstance(value, pd.Timestamp):
+        return value.to_pydatetime()
+    return value
+
+
+def _first_line(exc: Exception) -> str:
+    return str(getattr(exc, "orig", exc)).strip().splitlines()[0]
