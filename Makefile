@@ -38,8 +38,11 @@ format: env
 	$(BIN)/ruff check --fix src tests benchmarks examples
 	$(BIN)/ruff format src tests benchmarks
 
+# bench_serving.py needs wrk (Debian package) and builds its own MLflow venv in benchmarks/.venv-mlflow.
 bench: env
-	cd benchmarks && ../$(BIN)/python bench_inprocess.py && ../$(BIN)/python bench_compiled.py
+	command -v wrk >/dev/null || (apt-get install -y wrk || sudo apt-get install -y wrk)
+	cd benchmarks && ../$(BIN)/python bench_inprocess.py && ../$(BIN)/python bench_compiled.py \
+		&& ../$(BIN)/python bench_serving.py
 
 # Re-resolve requirements/direct.txt into the lock (needs the package index).
 lock:

@@ -1,0 +1,652 @@
+"""REST serving under load: ``modelport serve`` versus ``mlflow models serve`` and a hand-written
+Starlette + onnxruntime app, on loopback with ``wrk``; then batching on/off and overload.
+
+Run with ``make bench`` (or ``cd benchmarks && ../.venv/bin/python bench_serving.py``).
+Environment: ``BENCH_SECONDS`` (seconds per measurement, default 4), ``BENCH_WRK_THREADS``
+(default 1), ``BENCH_SKIP_MLFLOW=1``. MLflow runs from its own virtual environment,
+``benchmarks/.venv-mlflow`` (created on first use from ``requirements-mlflow.txt``; a stamp keyed by
+that file's hash keeps later runs from reinstalling), never from the project's.
+
+Load generator and servers share the machine's cores: numbers are for this whole box, not a
+server alone. Goals are reported as PASS / below goal; the benchmark never fails on them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+VENV_BIN = Path(sys.executable).parent
+MLFLOW_VENV = HERE / ".venv-mlflow"
+MLFLOW_REQS = HERE / "requirements-mlflow.txt"
+SECONDS = int(os.environ.get("BENCH_SECONDS", "4"))  # wrk takes whole seconds
+WARMUP = int(os.environ.get("BENCH_WARMUP_SECONDS", "1"))
+WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "1"))
+CONCURRENCY = (1, 16, 64)
+ROWS = (1, 100)
+OVERLOAD_SLA_MS = 50
+
+
+@dataclass
+class Result:
+    system: str
+    config: str
+    model: str
+    rows: int
+    conc: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    non2xx: int
+    socket_errors: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Target:
+    """One running server and how to ask it for predictions of one model."""
+
+    port: int
+    path: str
+    bodies: dict[int, Path]  # rows -> request body file
+
+
+RESULTS: list[Result] = []
+
+
+# --- processes -----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextlib.contextmanager
+def server(
+    name: str, cmd: list[str], health: str, port: int, env: dict[str, str], logdir: Path, cwd: Path = HERE
+) -> Iterator[None]:
+    """Start ``cmd`` in its own process group, wait for ``health`` to answer 200, stop it after."""
+    log = (logdir / f"{name}-{port}.log").open("wb")
+    proc = subprocess.Popen(
+        cmd, cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    try:
+        deadline = time.monotonic() + 180
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{name} exited with {proc.returncode}: {_tail(log.name)}")
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{health}", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except (OSError, urllib.error.URLError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} not ready after 180 s: {_tail(log.name)}")
+            time.sleep(0.25)
+        yield
+    finally:
+        _stop(proc)
+        log.close()
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)  # the group we started: the server and its workers
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    with contextlib.suppress(ProcessLookupError, PermissionError):  # workers that outlived their parent
+        os.killpg(proc.pid, signal.SIGKILL)
+    time.sleep(0.5)
+
+
+def _tail(path: str, n: int = 1500) -> str:
+    try:
+        return Path(path).read_bytes()[-n:].decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def post(port: int, path: str, body: bytes) -> tuple[int, Any]:
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}{path}", body, {"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()[:300].decode(errors="replace")
+
+
+# --- wrk -----------------------------------------------------------------------------------------
+
+
+def wrk(port: int, path: str, body: Path, conc: int, seconds: float) -> dict[str, Any]:
+    cmd = [
+        "wrk",
+        f"-t{max(1, min(WRK_THREADS, conc))}",
+        f"-c{conc}",
+        f"-d{seconds}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(HERE / "wrk_post.lua"),
+        f"http://127.0.0.1:{port}{path}",
+    ]
+    out = subprocess.run(
+        cmd,
+        env={**os.environ, "WRK_BODY_FILE": str(body)},
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+    )
+    line = next((x for x in out.stdout.splitlines() if x.startswith("WRKJSON ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk failed: {out.stdout[-500:]} {out.stderr[-500:]}")
+    return dict(json.loads(line[8:]))
+
+
+def measure(system: str, config: str, model: str, target: Target, rows: int, conc: int) -> Result:
+    body = target.bodies[rows]
+    if WARMUP > 0:
+        wrk(target.port, target.path, body, conc, WARMUP)
+    w = wrk(target.port, target.path, body, conc, SECONDS)
+    res = Result(
+        system,
+        config,
+        model,
+        rows,
+        conc,
+        w["requests"] / (w["duration_us"] / 1e6),
+        w["p50_us"] / 1e3,
+        w["p99_us"] / 1e3,
+        w["status"],
+        w["connect"] + w["read"] + w["write"] + w["timeout"],
+    )
+    RESULTS.append(res)
+    print(_row(res), flush=True)
+    return res
+
+
+HEADER = (
+    f"{'system':<10} {'config':<26} {'model':<6} {'rows':>4} {'c':>3} {'req/s':>9} {'p50 ms':>8} "
+    f"{'p99 ms':>8} {'non2xx':>7} {'sockerr':>7}"
+)
+
+
+def _row(r: Result) -> str:
+    return (
+        f"{r.system:<10} {r.config:<26} {r.model:<6} {r.rows:>4} {r.conc:>3} {r.rps:>9,.0f} "
+        f"{r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.non2xx:>7} {r.socket_errors:>7}"
+    )
+
+
+# --- models and request bodies -------------------------------------------------------------------
+
+
+def _write_bodies(tmp: Path, tag: str, key: str, rows: list[Any]) -> dict[int, Path]:
+    out = {}
+    for n in ROWS:
+        p = tmp / f"{tag}-{n}.json"
+        p.write_bytes(json.dumps({key: rows[:n]}).encode())
+        out[n] = p
+    return out
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    recs = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
+    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in recs]
+
+
+def build_models(tmp: Path) -> dict[str, Any]:
+    """Register + compile the credit pipeline and the MLP in a fresh MODELPORT_HOME; write bodies."""
+    import torch
+    from bench_compiled import _mlp
+
+    import modelport as mp
+    from modelport.registry import MODEL_DIR
+    from modelport_examples.credit import FEATURES, NUMERIC, generate_applications, train_credit_model
+
+    df = generate_applications(20_000, seed=1)
+    credit, _auc = train_credit_model(df)
+    X = df[FEATURES]
+    Xn = X[NUMERIC].fillna(0.0).to_numpy(dtype=np.float32)
+    mlp = _mlp(Xn, df["default"].to_numpy())
+    torch.save(mlp.state_dict(), tmp / "mlp_state.pt")
+    reg = mp.default_client().registry
+    info: dict[str, Any] = {}
+    for name, model, sample, kwargs in (
+        ("credit", credit, X, {}),
+        ("mlp", mlp, Xn, {"flavor_options": {"task": "classifier", "classes": [0, 1]}}),
+    ):
+        mv = mp.register(model, name, sample=sample, **kwargs)
+        report = mp.compile(mv.ref)
+        twin = reg.meta.get_compiled(mv.name, mv.version, "onnx")
+        onnx_file = None
+        if twin is not None:
+            src = reg.artifacts.local_copy(twin["artifact_uri"], twin["files"], "twin")
+            onnx_file = tmp / f"{name}.onnx"
+            shutil.copyfile(src / MODEL_DIR / twin["info"]["file"], onnx_file)
+        info[name] = {"ref": mv.ref, "parity": report.summary(), "passed": report.passed, "onnx": onnx_file}
+    credit_rows = _records(X.head(max(ROWS)))
+    mlp_rows = Xn[: max(ROWS)].round(4).tolist()
+    info["credit"]["bodies"] = {
+        "native": _write_bodies(tmp, "credit-native", "inputs", credit_rows),
+        "mlflow": _write_bodies(tmp, "credit-mlflow", "dataframe_records", credit_rows),
+    }
+    info["mlp"]["bodies"] = {
+        "native": _write_bodies(tmp, "mlp-native", "inputs", mlp_rows),
+        "mlflow": _write_bodies(tmp, "mlp-mlflow", "inputs", mlp_rows),
+    }
+    return info
+
+
+# --- the MLflow environment ----------------------------------------------------------------------
+
+
+def mlflow_env() -> tuple[Path | None, str]:
+    """benchmarks/.venv-mlflow, created once per requirements-mlflow.txt content; (bin, note)."""
+    if os.environ.get("BENCH_SKIP_MLFLOW") == "1":
+        return None, "skipped (BENCH_SKIP_MLFLOW=1)"
+    digest = hashlib.sha256(MLFLOW_REQS.read_bytes()).hexdigest()[:16]
+    stamp = MLFLOW_VENV / f".req-{digest}"
+    bin_dir = MLFLOW_VENV / "bin"
+    if not stamp.exists():
+        print(f"creating {MLFLOW_VENV.name} from {MLFLOW_REQS.name} (once)…", flush=True)
+        shutil.rmtree(MLFLOW_VENV, ignore_errors=True)
+        try:
+            subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
+            pip = subprocess.run(
+                [str(bin_dir / "pip"), "install", "--quiet", "-r", str(MLFLOW_REQS)],
+                env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
+                capture_output=True,
+                text=True,
+            )
+        except OSError as exc:
+            return None, f"could not be installed ({exc})"
+        if pip.returncode != 0:
+            return None, f"could not be installed: {pip.stderr[-600:]}"
+        stamp.touch()
+    out = subprocess.run(
+        [str(bin_dir / "python"), "-c", "import importlib.metadata as m; print(m.version('mlflow'))"],
+        capture_output=True,
+        text=True,
+    )
+    return bin_dir, out.stdout.strip() or "unknown"
+
+
+def save_mlflow_models(bin_dir: Path, tmp: Path) -> Path | None:
+    out = tmp / "mlflow-models"
+    proc = subprocess.run(
+        [str(bin_dir / "python"), str(HERE / "_mlflow_models.py"), str(out), str(tmp / "mlp_state.pt")],
+        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
+        capture_output=True,
+        text=True,
+    )
+    if proc.returncode != 0:
+        print(f"MLflow models not saved: {proc.stderr[-800:]}")
+        return None
+    return out
+
+
+# --- checks --------------------------------------------------------------------------------------
+
+
+def _probs(system: str, answer: Any) -> np.ndarray:
+    """Positive-class probabilities from each system's answer."""
+    if system == "modelport":
+        p = np.asarray(answer["probabilities"], dtype=float)
+    elif system == "mlflow":
+        preds = answer["predictions"]
+        if isinstance(preds, dict):
+            preds = next(iter(preds.values()))
+        if preds and isinstance(preds[0], dict):
+            preds = [list(r.values()) for r in preds]
+        p = np.asarray(preds, dtype=float)
+        if p.ndim == 2 and not np.allclose(p.sum(1), 1.0, atol=1e-3):  # logits (mlflow.pytorch)
+            e = np.exp(p - p.max(1, keepdims=True))
+            p = e / e.sum(1, keepdims=True)
+    else:
+        p = np.asarray(answer.get("probabilities", list(answer.values())[-1]), dtype=float)
+    return p[:, -1] if p.ndim == 2 else p
+
+
+def check(system: str, target: Target, reference: dict[str, np.ndarray], model: str) -> str:
+    status, answer = post(target.port, target.path, target.bodies[100].read_bytes())
+    if status != 200:
+        raise RuntimeError(f"{system} answered {status}: {answer}")
+    p = _probs(system, answer)
+    if len(p) != 100:
+        raise RuntimeError(f"{system} returned {len(p)} predictions for 100 rows")
+    if model not in reference:
+        reference[model] = p
+        return "reference"
+    return f"max |Δp| vs modelport {np.abs(p - reference[model]).max():.1e}"
+
+
+# --- the systems ---------------------------------------------------------------------------------
+
+
+def serve_help() -> str:
+    out = subprocess.run([str(VENV_BIN / "modelport"), "serve", "--help"], capture_output=True, text=True)
+    return out.stdout + out.stderr
+
+
+def modelport_cmd(refs: list[str], port: int, workers: int, *extra: str) -> list[str]:
+    return [
+        str(VENV_BIN / "modelport"),
+        "serve",
+        *refs,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        *extra,
+    ]
+
+
+def run_sweep(
+    system: str, config: str, model: str, target: Target, concs: tuple[int, ...] = CONCURRENCY
+) -> list[Result]:
+    return [measure(system, config, model, target, n, c) for n in ROWS for c in concs]
+
+
+def best(
+    system: str, model: str, rows: int = 1, conc: int = 16, prefix: str | tuple[str, ...] = ""
+) -> Result | None:
+    pool = [
+        r
+        for r in RESULTS
+        if r.system == system
+        and r.model == model
+        and r.rows == rows
+        and r.conc == conc
+        and r.config.startswith(prefix)
+    ]
+    return max(pool, key=lambda r: r.rps) if pool else None
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="mp-bench-serving-"))
+    home = tmp / "home"
+    os.environ["MODELPORT_HOME"] = str(home)
+    logdir = tmp / "logs"
+    logdir.mkdir()
+    if shutil.which("wrk") is None:
+        print("wrk is not installed (apt-get install -y wrk); serving benchmark skipped.")
+        return
+    t_start = time.monotonic()
+    import onnxruntime
+
+    import modelport as mp
+
+    mlflow_bin, mlflow_note = mlflow_env()
+    wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True).stdout.split("\n")[0]
+    print(
+        f"modelport {mp.__version__}, onnxruntime {onnxruntime.__version__}, "
+        f"mlflow {mlflow_note}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "
+        f"{wrk_version.strip()}"
+    )
+    print(
+        f"loopback 127.0.0.1; wrk -t{WRK_THREADS} for {SECONDS:g} s per line after {WARMUP:g} s warm-up; "
+        "client and server share the CPUs. Latencies in ms."
+    )
+    models = build_models(tmp)
+    for name in ("credit", "mlp"):
+        print(f"{name}: {models[name]['ref']}, ONNX twin {models[name]['parity']}")
+    mlflow_dir = save_mlflow_models(mlflow_bin, tmp) if mlflow_bin else None
+    help_text = serve_help()
+    has_batching = "--batching" in help_text
+    has_sla = "--sla-ms" in help_text
+    reference: dict[str, np.ndarray] = {}
+    notes: list[str] = []
+    print()
+    print(HEADER)
+
+    # 1. modelport: every feature on (prediction logging, hot-swap watcher, ONNX twin via auto)
+    for workers in (1, 2):
+        port = free_port()
+        with server(
+            "modelport", modelport_cmd(["credit", "mlp"], port, workers), "/readyz", port, {}, logdir
+        ):
+            for model in ("credit", "mlp"):
+                target = Target(port, f"/models/{model}/predict", models[model]["bodies"]["native"])
+                check("modelport", target, reference, model)
+                run_sweep("modelport", f"{workers}w, defaults", model, target)
+    mp_best = best("modelport", "credit", prefix=tuple(f"{w}w, defaults" for w in (1, 2)))
+    assert mp_best is not None
+    mp_workers = int(mp_best.config[0])
+    port = free_port()
+    cmd = modelport_cmd(["credit"], port, mp_workers, "--log-sample-rate", "0")
+    with server("modelport-nolog", cmd, "/readyz", port, {}, logdir):
+        target = Target(port, "/models/credit/predict", models["credit"]["bodies"]["native"])
+        for c in CONCURRENCY:
+            measure("modelport", f"{mp_workers}w, log off", "credit", target, 1, c)
+
+    # 2. bare Starlette + onnxruntime (no validation), 1 and 2 workers
+    for workers in (1, 2):
+        for model in ("credit", "mlp"):
+            onnx_file = models[model]["onnx"]
+            if onnx_file is None:
+                continue
+            port = free_port()
+            cmd = [
+                str(VENV_BIN / "python"),
+                "-m",
+                "uvicorn",
+                "_bare_onnx_app:app",
+                "--port",
+                str(port),
+                "--workers",
+                str(workers),
+                "--loop",
+                "uvloop",
+                "--http",
+                "httptools",
+                "--no-access-log",
+                "--log-level",
+                "warning",
+            ]
+            with server("bare", cmd, "/health", port, {"BARE_ONNX": str(onnx_file)}, logdir):
+                target = Target(port, "/predict", models[model]["bodies"]["native"])
+                note = check("bare", target, reference, model)
+                if workers == 1:
+                    notes.append(f"bare {model}: {note}")
+                run_sweep("bare", f"{workers}w, ort 1 thread", model, target)
+
+    # 3. mlflow models serve (its own venv); 1 worker default, 2 workers with OMP_NUM_THREADS=1
+    if mlflow_bin and mlflow_dir:
+        for workers, env in ((1, {}), (2, {"OMP_NUM_THREADS": "1"})):
+            for model in ("credit", "mlp"):
+                path = mlflow_dir / model
+                if not path.exists():
+                    continue
+                port = free_port()
+                cmd = [
+                    str(mlflow_bin / "mlflow"),
+                    "models",
+                    "serve",
+                    "-m",
+                    str(path),
+                    "--env-manager",
+                    "local",
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "--workers",
+                    str(workers),
+                ]
+                env = {**env, "PATH": f"{mlflow_bin}:{os.environ.get('PATH', '')}"}
+                config = f"{workers}w" + (", OMP_NUM_THREADS=1" if env.get("OMP_NUM_THREADS") else "")
+                try:
+                    with server("mlflow", cmd, "/ping", port, env, logdir):
+                        target = Target(port, "/invocations", models[model]["bodies"]["mlflow"])
+                        note = check("mlflow", target, reference, model)
+                        if workers == 1:
+                            notes.append(f"mlflow {model}: {note}")
+                        run_sweep("mlflow", config, model, target)
+                except RuntimeError as exc:
+                    notes.append(f"mlflow {model} {config}: failed: {str(exc)[:300]}")
+
+    # 4. batching on vs off at c=64
+    batching_lines: list[str] = []
+    if has_batching:
+        port = free_port()
+        cmd = modelport_cmd(["credit", "mlp"], port, mp_workers, "--batching")
+        with server("modelport-batching", cmd, "/readyz", port, {}, logdir):
+            for model in ("credit", "mlp"):
+                target = Target(port, f"/models/{model}/predict", models[model]["bodies"]["native"])
+                check("modelport", target, reference, model)
+                on = measure("modelport", f"{mp_workers}w, --batching", model, target, 1, 64)
+                off = best("modelport", model, 1, 64, f"{mp_workers}w, defaults")
+                if off is not None:
+                    ratio = on.rps / off.rps
+                    goal = 1.5 if model == "mlp" else 0.95
+                    batching_lines.append(
+                        f"batching {model} c=64 1-row: {on.rps:,.0f} vs {off.rps:,.0f} req/s = {ratio:.2f}× "
+                        f"(goal ≥ {goal}×) {_verdict(ratio >= goal)}; "
+                        f"p99 {on.p99_ms:.1f} vs {off.p99_ms:.1f} ms"
+                    )
+    else:
+        batching_lines.append("batching: not available in this build (modelport serve has no --batching)")
+
+    # 5. overload: open-loop at 2× the saturation rate measured at c=64
+    overload_lines = overload(models, mp_workers, has_sla, logdir)
+
+    # --- summary ---------------------------------------------------------------------------------
+    print()
+    for line in notes:
+        print(line)
+    print()
+    print(
+        "Goals (1-row credit requests unless stated; modelport with every feature on, its best worker count):"
+    )
+    bare_best = best("bare", "credit")
+    ml_best = best("mlflow", "credit")
+    print(
+        f"modelport best at c=16: {mp_best.config} ({mp_best.rps:,.0f} req/s); "
+        f"bare best: {bare_best.config if bare_best else '-'}; "
+        f"mlflow best: {ml_best.config if ml_best else '-'}"
+    )
+    variants = (("defaults", f"{mp_workers}w, defaults"), ("log off", f"{mp_workers}w, log off"))
+    if ml_best is not None:
+        for label, prefix in variants:
+            m = best("modelport", "credit", 1, 16, prefix)
+            if m is None:
+                continue
+            ratio = m.rps / ml_best.rps
+            p99 = m.p99_ms / ml_best.p99_ms
+            print(
+                f"modelport ({label}) / mlflow at c=16: req/s {ratio:,.1f}× (goal ≥ 20×) "
+                f"{_verdict(ratio >= 20)}; p99 {m.p99_ms:.2f} vs {ml_best.p99_ms:.1f} ms = {p99:.3f} "
+                f"(goal < 0.1) {_verdict(p99 < 0.1)}"
+            )
+    else:
+        print("modelport / mlflow: MLflow did not run")
+    for label, prefix in variants:
+        for c in CONCURRENCY:
+            m, b = best("modelport", "credit", 1, c, prefix), best("bare", "credit", 1, c)
+            if m and b:
+                ratio = m.rps / b.rps
+                print(
+                    f"modelport ({label}) / bare starlette+onnxruntime at c={c}: {m.rps:,.0f} / {b.rps:,.0f} "
+                    f"req/s = {ratio:.2f}× (goal ≥ 0.9×) {_verdict(ratio >= 0.9)}"
+                )
+    for model in ("credit", "mlp"):
+        m = best("modelport", model, 100, 16, f"{mp_workers}w, defaults")
+        o = best("mlflow", model, 100, 16)
+        b = best("bare", model, 100, 16)
+        if m:
+            parts = [f"modelport {m.rps:,.0f}"]
+            parts += [f"bare {b.rps:,.0f} ({m.rps / b.rps:.2f}×)"] if b else []
+            parts += [f"mlflow {o.rps:,.0f} ({m.rps / o.rps:.1f}×)"] if o else []
+            print(f"{model} 100-row req/s at c=16: " + ", ".join(parts))
+    for line in batching_lines + overload_lines:
+        print(line)
+    print(f"total {time.monotonic() - t_start:.0f} s; server logs in {logdir}")
+
+
+def _verdict(ok: bool) -> str:
+    return "PASS" if ok else "below goal"
+
+
+def overload(models: dict[str, Any], workers: int, has_sla: bool, logdir: Path) -> list[str]:
+    sat = best("modelport", "credit", 1, 64, f"{workers}w, defaults")
+    if sat is None:
+        return ["overload: no saturation measurement"]
+    rate = 2 * sat.rps
+    extra = ["--sla-ms", str(OVERLOAD_SLA_MS)] if has_sla else []
+    port = free_port()
+    label = f"--sla-ms {OVERLOAD_SLA_MS}" if has_sla else "no --sla-ms (not available in this build)"
+    with server(
+        "modelport-overload", modelport_cmd(["credit"], port, workers, *extra), "/readyz", port, {}, logdir
+    ):
+        body = models["credit"]["bodies"]["native"][1]
+        wrk(port, "/models/credit/predict", body, 64, WARMUP or 1)
+        proc = subprocess.run(
+            [
+                str(VENV_BIN / "python"),
+                str(HERE / "_openloop.py"),
+                "127.0.0.1",
+                str(port),
+                "/models/credit/predict",
+                str(body),
+                f"{rate:.0f}",
+                str(SECONDS),
+                "2",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=SECONDS + 120,
+        )
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("OPENLOOP ")), None)
+    if line is None:
+        return [f"overload: generator failed: {proc.stderr[-600:]}"]
+    r = json.loads(line[9:])
+    answered = sum(r["codes"].values())
+    shed = r["codes"].get("503", 0)
+    errors = r["timeouts"] + r["socket_errors"]
+    ok_p99 = r["ok_p99_ms"]
+    lines = [
+        f"overload ({workers}w, {label}): saturation {sat.rps:,.0f} req/s at c=64 -> open loop at "
+        f"{rate:,.0f} req/s for {SECONDS:g} s (generator reached {r['offered_rate']:,.0f} req/s, "
+        f"its own lag p99 {r['client_lag_p99_ms'] or 0:.1f} ms)",
+        f"  statuses {r['codes']}; 503 share {shed / max(answered, 1):.1%}; "
+        f"p99 of 200s {'-' if ok_p99 is None else f'{ok_p99:.1f} ms'} (from scheduled send time); "
+        f"timeouts/socket errors {errors} (goal 0) {_verdict(errors == 0)} {r['errors'] or ''}",
+    ]
+    if r["offered_rate"] < 0.9 * rate:
+        lines.append("  note: the generator could not hold the target rate on these cores")
+    return lines
+
+
+if __name__ == "__main__":
+    main()
