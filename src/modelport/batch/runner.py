@@ -437,19 +437,22 @@ class Scorer:
                     typed = typed.where(whole, np.nan)
             failed = typed.isna() & col.notna()
             if failed.any():
-                msg = (
-                    f"column '{spec.name}' expects {spec.type}, got '"
-                    + col[failed].astype(str).str.slice(0, 50)
-                    + "'"
-                )
-                bad[failed] = np.where(bad[failed] == "", msg, bad[failed] + "; " + msg)
-            if spec.type.startswith(("int", "uint")) and not typed.isna().any():
-                typed = typed.astype(spec.type)
+                got = col[failed].astype(str).str.slice(0, 50)
+                _note(bad, failed, f"column '{spec.name}' expects {spec.type}, got '" + got + "'")
+            integer = spec.type.startswith(("int", "uint"))
+            if integer and not spec.nullable:
+                empty = col.isna()
+                if empty.any():
+                    _note(bad, empty, pd.Series(f"column '{spec.name}' is empty", index=col.index)[empty])
             frame[spec.name] = typed
         rejected = bad != ""
         if rejected.any():
             self.reject(frame.loc[rejected], bad[rejected])
-        return frame.loc[~rejected]
+            frame = frame.loc[~rejected]
+        for spec in self.predictor.signature.columns or ():
+            if spec.type.startswith(("int", "uint")) and not frame[spec.name].isna().any():
+                frame[spec.name] = frame[spec.name].astype(spec.type)
+        return frame
 
     def output(self, scored: pd.DataFrame) -> pd.DataFrame:
         job = self.job
@@ -524,6 +527,11 @@ def _wm_text(value: Any) -> str:
     bits = struct.unpack(">Q", struct.pack(">d", float(value)))[0]
     bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)
     return f"n{bits:016x}"
+
+
+def _note(bad: pd.Series, where: pd.Series, message: pd.Series) -> None:
+    """Add ``message`` to the reject reasons of the rows ``where``."""
+    bad[where] = np.where(bad[where] == "", message, bad[where] + "; " + message)
 
 
 def _parse_bool(value: Any) -> Any:

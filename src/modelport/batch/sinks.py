@@ -2,7 +2,7 @@
 
 - ``parquet`` / ``csv`` folders: a run writes ``<path>/_staging/<run_id>/part-NNNNN.*`` (readers
   such as pyarrow and Spark skip ``_``-prefixed folders) and publishes it with ONE rename to
-  ``<path>/run_date=YYYY-MM-DD/run_id=<run_id>/`` — the whole run appears at once or not at all.
+  ``<path>/run_date=YYYY-MM-DD/<run_id>/`` — the whole run appears at once or not at all.
 - ``sql`` tables: a run inserts into a staging table and publishes by upserting it into the target
   by key and dropping it, in ONE transaction.
 
@@ -46,7 +46,7 @@ class FolderSink:
         return {
             "kind": self.spec.kind,
             "staging": str(self.root / "_staging" / run_id),
-            "final": str(self.root / f"run_date={run_date}" / f"run_id={run_id}"),
+            "final": str(self.root / f"run_date={run_date}" / run_id),
         }
 
     def writer(self, plan: Mapping[str, Any]) -> FolderWriter:
@@ -62,7 +62,7 @@ class FolderSink:
             else:
                 staging.rmdir()
         if replace:  # full refresh: the new run replaces every earlier one
-            for old in self.root.glob("run_date=*/run_id=*"):
+            for old in self.root.glob("run_date=*/*"):
                 if old != final:
                     shutil.rmtree(old, ignore_errors=True)
             for day in self.root.glob("run_date=*"):

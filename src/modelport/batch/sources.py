@@ -146,9 +146,7 @@ class FileSource:
                     f, chunksize=size, dtype=str, keep_default_na=False, na_values=[""], **options
                 )
             else:
-                reader = pd.read_json(
-                    f, lines=True, chunksize=size, dtype=False, convert_dates=False, **options
-                )
+                reader = pd.read_json(f, lines=True, chunksize=size, dtype=False, **options)
             with reader:
                 yield from reader
         except (ValueError, pd.errors.ParserError) as exc:
