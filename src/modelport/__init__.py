@@ -30,6 +30,7 @@ from modelport.errors import (
 )
 
 if TYPE_CHECKING:
+    from modelport import batch
     from modelport.api import (
         compile,
         delete_alias,
@@ -105,6 +106,7 @@ __all__ = [
     "StoreError",
     "TensorSpec",
     "__version__",
+    "batch",
     "compile",
     "default_client",
     "delete_alias",
@@ -120,7 +122,12 @@ __all__ = [
 ]
 
 
+_SUBMODULES = ("batch",)  # mp.batch.run(...): imported on first use
+
+
 def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"modelport.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'modelport' has no attribute {name!r}")

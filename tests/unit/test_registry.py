@@ -267,6 +267,7 @@ def test_public_surface() -> None:
         "StoreError",
         "TensorSpec",
         "__version__",
+        "batch",
         "compile",
         "default_client",
         "delete_alias",
