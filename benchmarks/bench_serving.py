@@ -195,6 +195,19 @@ def measure(system: str, config: str, model: str, target: Target, rows: int, con
     return res
 
 
+LEGEND = (
+    "How each system runs (loopback, JSON over HTTP/1.1 keep-alive):",
+    "  modelport: `modelport serve credit mlp --workers N`, every default on: ONNX twin (runtime auto), "
+    "prediction log 100 %, hot-swap watcher every 2 s, uvicorn uvloop + httptools; `log off` adds "
+    "--log-sample-rate 0; `--batching` uses its defaults (64 rows, 2 ms); body {'inputs': [rows]}",
+    "  bare: _bare_onnx_app.py, Starlette + onnxruntime (1 intra-op thread) under uvicorn uvloop + "
+    "httptools, no access log, orjson, no validation, same body; one model per process",
+    "  mlflow: `mlflow models serve -m M --env-manager local --workers N` from benchmarks/.venv-mlflow; "
+    "credit via mlflow.sklearn (skops, pyfunc predict_proba), MLP via mlflow.pytorch; body "
+    "{'dataframe_records': [rows]} (MLP: {'inputs': [[...]]}); 2 workers with OMP_NUM_THREADS=1 is "
+    "the best configuration found in shared/NOTES.md at c=16",
+)
+
 HEADER = (
     f"{'system':<10} {'config':<26} {'model':<6} {'rows':>4} {'c':>3} {'req/s':>9} {'p50 ms':>8} "
     f"{'p99 ms':>8} {'non2xx':>7} {'sockerr':>7}"
@@ -428,6 +441,9 @@ def main() -> None:
     reference: dict[str, np.ndarray] = {}
     notes: list[str] = []
     print()
+    for line in LEGEND:
+        print(line)
+    print()
     print(HEADER)
 
     # 1. modelport: every feature on (prediction logging, hot-swap watcher, ONNX twin via auto)
@@ -556,7 +572,11 @@ def main() -> None:
         f"bare best: {bare_best.config if bare_best else '-'}; "
         f"mlflow best: {ml_best.config if ml_best else '-'}"
     )
-    variants = (("defaults", f"{mp_workers}w, defaults"), ("log off", f"{mp_workers}w, log off"))
+    variants = (
+        ("defaults", f"{mp_workers}w, defaults"),
+        ("log off", f"{mp_workers}w, log off"),
+        ("--batching", f"{mp_workers}w, --batching"),
+    )
     if ml_best is not None:
         for label, prefix in variants:
             m = best("modelport", "credit", 1, 16, prefix)
