@@ -316,3 +316,36 @@ def test_job_file_errors_name_the_problem(tmp_path: Path) -> None:
                 "output": {"kind": "csv", "path": "o"},
             }
         ).lookback_value()
+
+
+def test_ray_engine_scores_the_same_rows_as_the_local_engine(tmp_path: Path, model: Any) -> None:
+    """On a real local Ray instance: map_batches with one model load per actor, then the same
+    commit protocol; the output equals the local engine's."""
+    ray_dir, local_dir = tmp_path / "ray", tmp_path / "local"
+    for folder in (ray_dir, local_dir):
+        folder.mkdir()
+    data = applications(400)
+    data.loc[5, "age"] = -1  # valid for the signature; scored
+    ray_job = job(ray_dir, name="credit-ray", engine="ray", batch_size=100, ray={"num_cpus": 2})
+    local_job = job(local_dir, name="credit-local", batch_size=100)
+    for folder in (ray_dir, local_dir):
+        data.iloc[:300].to_parquet(folder / "data" / "a.parquet")
+    assert mp.batch.run(ray_job).rows_out == 300
+    mp.batch.run(local_job)
+    for folder in (ray_dir, local_dir):
+        data.iloc[300:].to_parquet(folder / "data" / "b.parquet")
+    r = mp.batch.run(ray_job)
+    assert r.rows_out == 100 and r.stats["watermark_after"] == (T0 + pd.Timedelta(minutes=399)).isoformat()
+    mp.batch.run(local_job)
+    cols = ["application_id", "prediction", "proba_0", "proba_1", "version"]
+    got = output(ray_dir)[cols].sort_values("application_id").reset_index(drop=True)
+    want = output(local_dir)[cols].sort_values("application_id").reset_index(drop=True)
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_the_local_engine_never_imports_ray(tmp_path: Path, model: Any) -> None:
+    path = job(tmp_path)
+    applications(10).to_parquet(tmp_path / "data" / "a.parquet")
+    code = f"import sys, modelport as mp; mp.batch.run({str(path)!r}); print('ray' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

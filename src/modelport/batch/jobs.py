@@ -163,6 +163,7 @@ def load_job(path: str | Path) -> Job:
 def job_from_dict(data: Mapping[str, Any], base: Path | None = None, path: Path | None = None) -> Job:
     data = dict(data)
     data.pop("kind", None)  # the scheduler's job kind ("batch")
+    data.pop("timezone", None)  # the scheduler's: the time zone of ``schedule``
     known = {f.name for f in dataclasses.fields(Job)} - {"path"}
     unknown = sorted(set(data) - known)
     if unknown:

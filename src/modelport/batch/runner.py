@@ -202,14 +202,17 @@ class _Run:
 
         out = sinks["output"].writer(plan["output"])
         rejects = sinks["rejects"].writer(plan["rejects"])
-        rows_in = rows_rejected = 0
-        for chunks, frame in enumerate(increment.frames(needed), 1):
-            frame = increment.admit(frame, scorer)
-            rows_in += len(frame) + scorer.pending_rejects
-            scored, rejected = scorer.score(frame)
-            increment.scored(scored)
+        rows_rejected = 0
+        if self.job.engine == "ray":
+            from modelport.batch.ray_engine import score_on_ray
+
+            chunks_iter = score_on_ray(self.job, increment, needed, scorer, self.client.settings)
+        else:
+            chunks_iter = (scorer.process(f, increment.admission) for f in increment.frames(needed))
+        for chunks, (scored, wm, rejected) in enumerate(chunks_iter, 1):
+            increment.scored(scored, wm)
             if len(scored):
-                out.write(pa.Table.from_pandas(scorer.output(scored), preserve_index=False))
+                out.write(pa.Table.from_pandas(scored, preserve_index=False))
             if len(rejected):
                 if self.job.on_error == "fail":
                     first = rejected["reject_reason"].iloc[0]
@@ -219,10 +222,10 @@ class _Run:
             if chunks == 1:
                 failpoint("after_first_chunk")
             if self.progress is not None:
-                self.progress(rows_in)
+                self.progress(out.rows + rows_rejected)
         out.close()
         rejects.close()
-        return {"rows_in": rows_in, "rows_out": out.rows, "rows_rejected": rows_rejected}
+        return {"rows_in": out.rows + rows_rejected, "rows_out": out.rows, "rows_rejected": rows_rejected}
 
 
 class _Increment:
@@ -303,44 +306,22 @@ class _Increment:
             pushed = bounds if (bounds is not None and not self.text) else None
             yield from self.source.read(self.paths, columns, pushed)
 
-    def admit(self, frame: pd.DataFrame, scorer: Scorer) -> pd.DataFrame:
-        """Apply the watermark window and the look-back's seen keys to a chunk."""
-        scorer.pending_rejects = 0
-        if not self.wm_col:
-            return frame
-        wm = _wm_series(frame[self.wm_col])
-        missing = wm.isna()
-        if missing.any():
-            scorer.reject(frame[missing], f"the watermark column '{self.wm_col}' is empty")
-        keep = ~missing
-        if self.lower is not None:
-            keep &= wm > self.lower
-        if self.upper is not None:
-            keep &= wm <= self.upper
-        frame, wm = frame[keep], wm[keep]
-        if self._seen and len(frame):
-            pairs = zip(frame[str(self.job.key)].astype(str), wm.map(_wm_text), strict=True)
-            fresh = np.fromiter((p not in self._seen for p in pairs), bool, len(frame))
-            frame, wm = frame[fresh], wm[fresh]
-        frame = frame.copy()
-        frame["__wm"] = wm
-        return frame
+    @property
+    def admission(self) -> Admission:
+        return Admission(self.wm_col, self.lower, self.upper, self._seen, self.job.key)
 
-    def scored(self, scored: pd.DataFrame) -> None:
-        if not self.wm_col or not len(scored):
+    def scored(self, scored: pd.DataFrame, wm: pd.Series | None) -> None:
+        """Track the highest watermark scored and the look-back's (key, watermark) pairs."""
+        if wm is None or not len(wm):
             return
-        wm = scored["__wm"]
         top = wm.max()
         if self._max is None or top > self._max:
             self._max = top
         if self.lookback and self.job.key:
-            floor = self._max - (
-                pd.Timedelta(self.lookback) if isinstance(self._max, pd.Timestamp) else self.lookback
-            )
-            recent = wm > floor
-            self.keys.extend(
-                zip(scored.loc[recent, self.job.key].astype(str), wm[recent].map(_wm_text), strict=True)
-            )
+            span = pd.Timedelta(self.lookback) if isinstance(self._max, pd.Timestamp) else self.lookback
+            recent = (wm > self._max - span).to_numpy()
+            keys = scored[self.job.key].astype(str).to_numpy()[recent]
+            self.keys.extend(zip(keys, wm[recent].map(_wm_text), strict=True))
 
     def watermark_after(self) -> Any:
         if self._max is None:
@@ -359,6 +340,38 @@ class _Increment:
         )
 
 
+@dataclass(frozen=True)
+class Admission:
+    """Which rows of a chunk belong to this run: the watermark window minus look-back rows seen."""
+
+    wm_col: str | None
+    lower: Any = None
+    upper: Any = None
+    seen: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset()
+    key: str | None = None
+
+    def admit(self, frame: pd.DataFrame, scorer: Scorer) -> pd.DataFrame:
+        if not self.wm_col:
+            return frame
+        wm = _wm_series(frame[self.wm_col])
+        missing = wm.isna()
+        if missing.any():
+            scorer.reject(frame[missing], f"the watermark column '{self.wm_col}' is empty")
+        keep = ~missing
+        if self.lower is not None:
+            keep &= wm > self.lower
+        if self.upper is not None:
+            keep &= wm <= self.upper
+        frame, wm = frame[keep], wm[keep]
+        if self.seen and len(frame):
+            pairs = zip(frame[str(self.key)].astype(str), wm.map(_wm_text), strict=True)
+            fresh = np.fromiter((p not in self.seen for p in pairs), bool, len(frame))
+            frame, wm = frame[fresh], wm[fresh]
+        frame = frame.copy()
+        frame["__wm"] = wm
+        return frame
+
+
 class Scorer:
     """Types, validates and scores one chunk; rows that fail become rejects with their reason."""
 
@@ -368,7 +381,6 @@ class Scorer:
         self.classes = predictor.classes
         self.names = list(predictor.signature.names)
         self._rejects: list[pd.DataFrame] = []
-        self.pending_rejects = 0
 
     def reject(self, rows: pd.DataFrame, reason: str | pd.Series) -> None:
         if not len(rows):
@@ -377,7 +389,14 @@ class Scorer:
         out["reject_reason"] = reason
         out["run_id"] = self.run_id
         self._rejects.append(out)
-        self.pending_rejects += len(rows)
+
+    def process(
+        self, frame: pd.DataFrame, admission: Admission
+    ) -> tuple[pd.DataFrame, pd.Series | None, pd.DataFrame]:
+        """One chunk: (output rows, their watermarks or None, rejected rows with reasons)."""
+        scored, rejected = self.score(admission.admit(frame, self))
+        wm = scored["__wm"].reset_index(drop=True) if "__wm" in scored else None
+        return self.output(scored), wm, rejected
 
     def score(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         """(scored rows with ``__pred`` / ``__proba``, rejected rows with ``reject_reason``)."""

@@ -15,7 +15,7 @@ import typer
 from typer.core import TyperGroup
 
 from modelport import __version__
-from modelport.cli import alias, batch, compile, demo, edge, models, predict, register, serve
+from modelport.cli import alias, batch, compile, demo, edge, models, predict, register, scheduler, serve
 from modelport.cli.output import print_error, print_warning
 from modelport.errors import ModelportError
 
@@ -78,6 +78,7 @@ app.command("export")(edge.export_command)
 app.command("edge-run")(edge.edge_run_command)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("scheduler")(scheduler.scheduler)
 
 
 def _print_version(value: bool) -> None:
