@@ -160,12 +160,14 @@ class PredictionLogger:
                 self._count(name, "logged", n)
 
     def _write(self, name: str, day: str, group: list[_Record]) -> None:
-        import pandas as pd
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        frame = pd.concat([_frame(r) for r in group], ignore_index=True, sort=False)
-        table = pa.Table.from_pandas(frame, preserve_index=False)
+        by_version: dict[tuple[int, str], list[_Record]] = {}
+        for r in group:  # one Arrow table per version (and runtime): their columns may differ
+            by_version.setdefault((r.result.model_version.version, r.result.runtime), []).append(r)
+        tables = [_table(records) for records in by_version.values()]
+        table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
         folder = self.root / name / f"date={day}"
         folder.mkdir(parents=True, exist_ok=True)
         file_id = uuid.uuid4().hex
@@ -184,35 +186,48 @@ class PredictionLogger:
                 log.exception("prediction log metrics callback failed")
 
 
-def _frame(r: _Record) -> Any:
-    import pandas as pd
+def _table(records: list[_Record]) -> Any:
+    """The rows of many requests of ONE version as an Arrow table, built column by column.
 
-    res = r.result
-    n = res.rows
-    mv = res.model_version
+    No per-request DataFrame: the writer thread holds the GIL while it works, so its cost per
+    request is taken from the server's requests.
+    """
+    import pyarrow as pa
+
+    rows = np.fromiter((r.result.rows for r in records), np.int64, len(records))
+    first = records[0].result
+    mv = first.model_version
+    n = int(rows.sum())
+
+    def repeat(values: list[Any], dtype: Any = object) -> np.ndarray:
+        return np.repeat(np.asarray(values, dtype=dtype), rows)
+
+    stamps = [r.timestamp.replace(tzinfo=None) for r in records]
     data: dict[str, Any] = {
-        "request_id": [r.request_id] * n,
-        "timestamp": pd.Series([r.timestamp] * n, dtype="datetime64[us, UTC]"),
-        "model": [mv.name] * n,
+        "request_id": repeat([r.request_id for r in records]),
+        "timestamp": pa.array(repeat(stamps, "datetime64[us]"), pa.timestamp("us", tz="UTC")),
+        "model": np.full(n, mv.name, dtype=object),
         "version": np.full(n, mv.version, dtype=np.int64),
-        "runtime": [res.runtime] * n,
-        "protocol": [r.protocol] * n,
-        "role": [res.role] * n,
-        "latency_ms": np.full(n, r.latency_ms, dtype=np.float64),
+        "runtime": np.full(n, first.runtime, dtype=object),
+        "protocol": repeat([r.protocol for r in records]),
+        "role": repeat([r.result.role for r in records]),
+        "latency_ms": repeat([r.latency_ms for r in records], np.float64),
     }
-    batch = res.batch
-    assert batch is not None
-    if batch.tensor is not None:
-        data[f"{INPUT_PREFIX}tensor"] = [row.reshape(-1).tolist() for row in np.asarray(batch.tensor)]
-    else:
-        for col, values in batch.columns.items():
-            data[f"{INPUT_PREFIX}{col}"] = _column(values)
-    data["prediction"] = _column(res.predictions)
-    if res.probabilities is not None and res.classes is not None:
-        proba = np.asarray(res.probabilities)
-        for i, cls in enumerate(res.classes):
+    batches = [r.result.batch for r in records]
+    if batches[0] is not None and batches[0].tensor is not None:
+        tensor = np.concatenate([np.asarray(b.tensor) for b in batches if b is not None])
+        data[f"{INPUT_PREFIX}tensor"] = [row.reshape(-1).tolist() for row in tensor]
+    elif batches[0] is not None:
+        for col in batches[0].columns:
+            data[f"{INPUT_PREFIX}{col}"] = _column(
+                np.concatenate([b.columns[col] for b in batches if b is not None])
+            )
+    data["prediction"] = _column(np.concatenate([np.asarray(r.result.predictions) for r in records]))
+    if first.probabilities is not None and first.classes is not None:
+        proba = np.concatenate([np.asarray(r.result.probabilities) for r in records])
+        for i, cls in enumerate(first.classes):
             data[f"{PROBA_PREFIX}{cls}"] = proba[:, i]
-    return pd.DataFrame(data)
+    return pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in data.items()})
 
 
 def _column(values: Any) -> Any:
