@@ -5,8 +5,9 @@ It lives in an importable module so that its pickle loads in a server subprocess
 
 from __future__ import annotations
 
+import threading
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import pandas as pd
@@ -24,8 +25,12 @@ class SlowDoubler(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.n_features_in_ = X.shape[1]
         return self
 
+    threads: ClassVar[list[str]] = []  # the thread of each predict call (in-process servers)
+
     def predict(self, X: Any) -> np.ndarray:
-        time.sleep(self.delay)
+        SlowDoubler.threads.append(threading.current_thread().name)
+        if self.delay:
+            time.sleep(self.delay)
         return 2.0 * np.asarray(X, dtype=float)[:, 0]
 
 

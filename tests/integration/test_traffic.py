@@ -34,6 +34,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
         mpatch.delenv("MODELPORT_DB_URL", raising=False)
         mpatch.delenv("MODELPORT_ARTIFACTS", raising=False)
         mp.register(SlowDoubler(0.05).fit(frame()), "slow", sample=frame())
+        mp.register(SlowDoubler(0.0).fit(frame()), "fast", sample=frame())
         model, X, _ = credit_pipeline()
         mp.register(model, "credit", sample=X, alias="production")
         mp.register(model, "credit", sample=X)
@@ -120,6 +121,32 @@ def test_a_lone_request_is_not_held_back_for_company(store: dict[str, Any]) -> N
             assert r.elapsed.total_seconds() < 2.0
 
 
+def test_fast_models_are_scored_on_the_event_loop_without_a_thread_hop(store: dict[str, Any]) -> None:
+    with BackgroundServer(_app(["fast"])) as srv, httpx.Client(base_url=srv.url, timeout=30) as client:
+        SlowDoubler.threads.clear()
+        for i in range(6):
+            r = client.post("/models/fast/predict", json={"inputs": [{"x": float(i)}]})
+            assert r.json()["predictions"] == [2.0 * i]
+        loop_thread = srv.thread.name
+        # the first call runs in the thread pool and is timed; fast ones then run on the loop
+        assert SlowDoubler.threads[-1] == loop_thread, SlowDoubler.threads
+        big = {"inputs": [{"x": float(i)} for i in range(5000)]}  # a large body goes to the thread pool
+        assert client.post("/models/fast/predict", json=big).json()["predictions"][-1] == 9998.0
+        assert SlowDoubler.threads[-1] != loop_thread
+
+
+def test_batching_merges_on_the_event_loop_too(store: dict[str, Any]) -> None:
+    with BackgroundServer(_app(["fast"], batching=True, max_wait_ms=5)) as srv:
+        httpx.post(f"{srv.url}/models/fast/predict", json={"inputs": [{"x": 0.0}]})
+        for _ in range(3):
+            answers = _concurrently(srv.url, [("fast", {"inputs": [{"x": float(i)}]}) for i in range(24)])
+            assert [r.json()["predictions"] for r in answers] == [[2.0 * i] for i in range(24)]
+        text = _metrics(srv.url)
+    calls = _counter(text, "modelport_batch_requests_count", model="fast")
+    assert _counter(text, "modelport_batch_requests_sum", model="fast") == 73
+    assert calls < 73  # some requests shared a call
+
+
 # --- peak load: SLA shedding and bounded queues ----------------------------------------------------
 
 
@@ -140,7 +167,7 @@ def test_sla_sheds_with_retry_after_instead_of_queueing(store: dict[str, Any]) -
         assert "SLA" in r.json()["error"]
         slowest_accepted = max(x.elapsed.total_seconds() for x in answers if x.status_code == 200)
         assert r.elapsed.total_seconds() < slowest_accepted
-    assert _counter(text, "modelport_shed_requests_total", model="slow", reason="sla") == codes[503]
+    assert _counter(text, "modelport_shed_requests_total", model="slow") == codes[503]  # sla or sla_late
     assert _counter(text, model="slow", status="503") == codes[503]
     assert {r.status_code for r in mlflow} <= {200, 503}
     for r in mlflow:

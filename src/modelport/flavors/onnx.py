@@ -34,6 +34,7 @@ PACKAGES = ("onnx", "onnxruntime", "numpy")
 FILE_SUFFIXES = (".onnx",)
 _FILE = "model.onnx"
 OPTIONS = ("task", "classes", "intra_op_threads")
+THREADS_ENV = "MODELPORT_ORT_THREADS"  # the default intra-op threads (servers set it per worker)
 _ORT_DTYPES = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
@@ -84,8 +85,9 @@ def save(obj: Any, path: Path, sample: Batch | None, **options: Any) -> Saved:
 def load(path: Path, info: dict[str, Any]) -> Any:
     ort = require("onnxruntime", "onnx")
     opts = ort.SessionOptions()
-    if info.get("intra_op_threads"):
-        opts.intra_op_num_threads = int(info["intra_op_threads"])
+    threads = info.get("intra_op_threads") or os.environ.get(THREADS_ENV)
+    if threads:
+        opts.intra_op_num_threads = int(threads)
     session = ort.InferenceSession(
         str(path / info.get("file", _FILE)), opts, providers=["CPUExecutionProvider"]
     )

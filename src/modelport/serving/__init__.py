@@ -73,6 +73,7 @@ def serve(
         "timeout_graceful_shutdown": 30,
         "access_log": False,  # per-request stdout lines cost more than the prediction; see issue 4 logging
     }
+    _share_cores(cfg.workers)
     if cfg.workers > 1:
         os.environ[ENV_CONFIG] = json.dumps(cfg.to_dict())
         uvicorn.run("modelport.serving:app_from_env", factory=True, workers=cfg.workers, **common)
@@ -85,3 +86,14 @@ def _all_refs(cfg: ServeConfig) -> list[str]:
     for policy in cfg.models.values():
         refs += [route.ref for route in (policy.canary, policy.shadow) if route is not None]
     return refs
+
+
+def _share_cores(workers: int) -> None:
+    """Give each worker process its share of the cores for onnxruntime and OpenMP (unless set):
+    every runtime defaults to all cores per process, and workers would oversubscribe them."""
+    from modelport.flavors.onnx import THREADS_ENV
+
+    share = str(max(1, (os.cpu_count() or 1) // workers))
+    os.environ.setdefault(THREADS_ENV, share)
+    if workers > 1:  # worker processes start after this; the current process's OpenMP is set up
+        os.environ.setdefault("OMP_NUM_THREADS", share)

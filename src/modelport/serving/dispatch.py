@@ -46,6 +46,10 @@ from modelport.serving.settings import ModelPolicy, ServeConfig
 log = logging.getLogger(__name__)
 Decode = Callable[[Any, Signature], Any] | None
 _EWMA = 0.2
+# A version whose predict calls take less than this runs them on the event loop: no thread hop
+# (which costs more than such a call), as long as the request body is small.
+INLINE_MAX_SECONDS = 0.002
+INLINE_MAX_BYTES = 32 * 1024
 SHADOW_POLICY = ModelPolicy(max_queue=64, concurrency=1)
 
 
@@ -56,6 +60,7 @@ class _Job:
     decode: Decode
     future: asyncio.Future[Prediction]
     enqueued: float
+    inline: bool = False
 
 
 class Lane:
@@ -67,6 +72,8 @@ class Lane:
         self.pending: deque[_Job] = deque()
         self.busy = 0
         self.seconds_per_request: float | None = None  # EWMA of a call's time / its requests
+        self.call_seconds: float | None = None  # EWMA of a call's time (decides inline vs thread)
+        self._flush_scheduled = False
         self.arrival_gap: float | None = None  # EWMA of the time between requests
         self.company = 0.0  # EWMA of how many other requests a new one finds queued or running
         self.running = 0  # requests in calls now
@@ -78,13 +85,13 @@ class Lane:
 
     # --- admission ---------------------------------------------------------------------------------
 
-    def expected_wait(self) -> float:
-        """Seconds a request arriving now would wait for a slot (0 while a slot is free)."""
+    def expected_wait(self, loop_lag: float = 0.0) -> float:
+        """Seconds a request arriving now would wait: for a slot, or for the busy event loop."""
         if self.busy < self.slots or self.seconds_per_request is None:
-            return 0.0
-        return (len(self.pending) + 1) * self.seconds_per_request / self.slots
+            return loop_lag
+        return max(loop_lag, (len(self.pending) + 1) * self.seconds_per_request / self.slots)
 
-    def admit(self) -> None:
+    def admit(self, loop_lag: float = 0.0) -> None:
         """Raise :class:`Overloaded` when this request should be shed instead of queued."""
         policy = self.policy
         if len(self.pending) >= policy.max_queue:
@@ -95,17 +102,17 @@ class Lane:
                 self._retry_after(),
             )
         if policy.sla_ms is not None:
-            wait = self.expected_wait()
+            wait = self.expected_wait(loop_lag)
             if wait * 1000.0 > policy.sla_ms:
                 self._shed("sla")
                 raise Overloaded(
                     f"Model '{self.name}' version {self.version} is at capacity: the expected wait of "
                     f"{wait * 1000:.0f} ms exceeds the {policy.sla_ms:g} ms SLA; retry later.",
-                    self._retry_after(),
+                    self._retry_after(wait),
                 )
 
-    def _retry_after(self) -> float:
-        return max(1.0, math.ceil(self.expected_wait()))
+    def _retry_after(self, wait: float | None = None) -> float:
+        return max(1.0, math.ceil(self.expected_wait() if wait is None else wait))
 
     def _shed(self, reason: str) -> None:
         if self._metrics is not None:
@@ -113,9 +120,24 @@ class Lane:
 
     # --- queue and dispatch ------------------------------------------------------------------------
 
-    async def submit(self, predictor: Predictor, data: Any, decode: Decode) -> Prediction:
-        """Queue one request (after :meth:`admit`) and wait for its prediction."""
-        self.admit()
+    def fast(self, size: int | None) -> bool:
+        """Run this request's call on the event loop? (a fast version and a small body)"""
+        return (
+            self.call_seconds is not None
+            and self.call_seconds < INLINE_MAX_SECONDS
+            and size is not None
+            and size <= INLINE_MAX_BYTES
+        )
+
+    async def submit(
+        self, predictor: Predictor, data: Any, decode: Decode, size: int | None = None, loop_lag: float = 0.0
+    ) -> Prediction:
+        """Queue one request (after :meth:`admit`) and wait for its prediction.
+
+        ``size`` is the request body's size in bytes (None: unknown); small requests to a fast
+        version are scored on the event loop, without the thread hop.
+        """
+        self.admit(loop_lag)
         loop = asyncio.get_running_loop()
         now = loop.time()
         if self._last_arrival:
@@ -125,15 +147,29 @@ class Lane:
             )
         self._last_arrival = now
         self.company = (1 - _EWMA) * self.company + _EWMA * (len(self.pending) + self.running)
-        job = _Job(predictor, data, decode, loop.create_future(), now)
+        job = _Job(predictor, data, decode, loop.create_future(), now, self.fast(size))
+        if job.inline and not self.policy.batching and not self.pending and not self.busy:
+            result = self._run_inline([job])[0]  # the fast path: no queue, no thread, no future
+            if isinstance(result, BaseException):
+                raise result
+            return result
         self.pending.append(job)
         self._pump()
         return await job.future
 
     def _pump(self, force: bool = False) -> None:
         loop = asyncio.get_running_loop()
+        if self.policy.sla_ms is not None and self.pending:
+            self._expire(loop.time())
         while self.pending and self.busy < self.slots:
             if self.policy.batching and not force and self._hold(loop):
+                break
+            if self.pending[0].inline:
+                # score what waits now together on the loop, once the requests that arrived with
+                # this one have been queued too (call_soon runs after them)
+                if not self._flush_scheduled:
+                    self._flush_scheduled = True
+                    loop.call_soon(self._flush_inline)
                 break
             jobs = self._take()
             self.busy += 1
@@ -143,6 +179,42 @@ class Lane:
             task.add_done_callback(self._tasks.discard)
         if self._depth is not None:
             self._depth.set(len(self.pending))
+
+    def _expire(self, now: float) -> None:
+        """Answer 503 to queued requests that already waited past the SLA (the estimate at
+        admission was too hopeful): their answer would come late, and they hold up the rest."""
+        limit = (self.policy.sla_ms or 0.0) / 1000.0
+        while self.pending and now - self.pending[0].enqueued > limit:
+            job = self.pending.popleft()
+            self._shed("sla_late")
+            if not job.future.done():
+                job.future.set_exception(
+                    Overloaded(
+                        f"Model '{self.name}' version {self.version} could not start this request within "
+                        f"the {self.policy.sla_ms:g} ms SLA; retry later.",
+                        self._retry_after(),
+                    )
+                )
+
+    def _flush_inline(self) -> None:
+        self._flush_scheduled = False
+        while self.pending and self.pending[0].inline and self.busy < self.slots:
+            jobs = self._take()
+            self._settle(jobs, self._run_inline(jobs))
+        self._pump()
+
+    def _run_inline(self, jobs: list[_Job]) -> list[Prediction | BaseException]:
+        started = time.perf_counter()
+        results = _execute(jobs, self.policy.max_batch_size, self._metrics)
+        self._measured(time.perf_counter() - started, len(jobs))
+        return results
+
+    def _measured(self, seconds: float, requests: int) -> None:
+        per_request = seconds / requests
+        prev = self.seconds_per_request
+        self.seconds_per_request = per_request if prev is None else (1 - _EWMA) * prev + _EWMA * per_request
+        prev = self.call_seconds
+        self.call_seconds = seconds if prev is None else (1 - _EWMA) * prev + _EWMA * seconds
 
     def _hold(self, loop: asyncio.AbstractEventLoop) -> bool:
         """Hold the waiting requests back for company? (batching only; never past max_wait)."""
@@ -173,6 +245,7 @@ class Lane:
                 self.pending
                 and len(jobs) < self.policy.max_batch_size
                 and self.pending[0].predictor is first.predictor
+                and self.pending[0].inline == first.inline
             ):
                 jobs.append(self.pending.popleft())
         return jobs
@@ -186,9 +259,12 @@ class Lane:
         finally:
             self.busy -= 1
             self.running -= len(jobs)
-        per_request = (time.perf_counter() - started) / len(jobs)
-        prev = self.seconds_per_request
-        self.seconds_per_request = per_request if prev is None else (1 - _EWMA) * prev + _EWMA * per_request
+        self._measured(time.perf_counter() - started, len(jobs))
+        self._settle(jobs, results)
+        self._pump()
+
+    @staticmethod
+    def _settle(jobs: list[_Job], results: list[Prediction | BaseException]) -> None:
         for job, result in zip(jobs, results, strict=True):
             if job.future.done():  # the client went away
                 continue
@@ -196,7 +272,6 @@ class Lane:
                 job.future.set_exception(result)
             else:
                 job.future.set_result(result)
-        self._pump()
 
 
 def _execute(jobs: list[_Job], max_rows: int, metrics: Metrics | None) -> list[Prediction | BaseException]:
@@ -263,6 +338,38 @@ def routing_bucket(key: str) -> float:
     return int.from_bytes(digest, "big") / 2.0**64
 
 
+class LoopLag:
+    """How late the event loop runs callbacks: the wait a new request meets before any handler.
+
+    Measured every ``every`` seconds; rises at once, decays over a few ticks.
+    """
+
+    def __init__(self, every: float = 0.02) -> None:
+        self.every = every
+        self.seconds = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+
+    def ensure_started(self) -> None:
+        if self._handle is None:
+            loop = asyncio.get_running_loop()
+            self._schedule(loop, loop.time())
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
+        due = now + self.every
+        self._handle = loop.call_at(due, self._tick, loop, due)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        now = loop.time()
+        lag = max(0.0, now - due)
+        self.seconds = lag if lag > self.seconds else 0.7 * self.seconds + 0.3 * lag
+        self._schedule(loop, now)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
+
+
 class Dispatcher:
     """Routes, queues, batches and mirrors requests for every model of one app."""
 
@@ -277,6 +384,7 @@ class Dispatcher:
         self.metrics = metrics
         self._lanes: dict[tuple[str, int, bool], Lane] = {}
         self._shadow_tasks: set[asyncio.Task[None]] = set()
+        self.loop_lag = LoopLag()
 
     def lane(self, predictor: Predictor, policy: ModelPolicy, shadow: bool = False) -> Lane:
         mv = predictor.model_version
@@ -299,6 +407,7 @@ class Dispatcher:
         decode: Decode = None,
         routing_key: str | None = None,
         on_shadow: Callable[[Prediction], None] | None = None,
+        size: int | None = None,
     ) -> Prediction:
         """Route, admit, queue and score one request; mirror it to the shadow when configured.
 
@@ -313,7 +422,10 @@ class Dispatcher:
             if draw < policy.canary.weight:
                 r, role = ModelRef.parse(policy.canary.ref), "canary"
         predictor = await self._predictor(r)
-        result = await self.lane(predictor, policy).submit(predictor, data, decode)
+        if policy.sla_ms is not None:
+            self.loop_lag.ensure_started()
+        lane = self.lane(predictor, policy)
+        result = await lane.submit(predictor, data, decode, size, self.loop_lag.seconds)
         if role != "primary":
             result = replace(result, role=role)
         shadow = policy.shadow
@@ -325,14 +437,19 @@ class Dispatcher:
         return result
 
     async def _mirror(
-        self, ref: ModelRef, data: Any, decode: Decode, on_shadow: Callable[[Prediction], None] | None
+        self,
+        ref: ModelRef,
+        data: Any,
+        decode: Decode,
+        on_shadow: Callable[[Prediction], None] | None,
     ) -> None:
         """Score a copy of a request on the shadow version; log it; never raise."""
         name, version = ref.name, "unknown"
         try:
             predictor = await self._predictor(ref)
             version = str(predictor.model_version.version)
-            result = await self.lane(predictor, SHADOW_POLICY, shadow=True).submit(predictor, data, decode)
+            lane = self.lane(predictor, SHADOW_POLICY, shadow=True)
+            result = await lane.submit(predictor, data, decode)  # in the thread pool, never inline
         except Overloaded:
             self._count_shadow(name, version, "dropped")
             return
@@ -350,6 +467,7 @@ class Dispatcher:
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait (up to ``timeout``) for queued and running calls, shadows included."""
+        self.loop_lag.stop()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             busy = any(lane.pending or lane.busy for lane in self._lanes.values()) or self._shadow_tasks

@@ -61,8 +61,14 @@ class Service:
         on_shadow = None if logger is None else lambda res: logger.log(res, rid, protocol, 0.0)
         self.metrics.in_flight.inc()
         try:
+            declared = request.headers.get("content-length", "")
             result = await self.dispatcher.predict(
-                ref, data, decode, request.headers.get(ROUTING_KEY), on_shadow
+                ref,
+                data,
+                decode,
+                request.headers.get(ROUTING_KEY),
+                on_shadow,
+                int(declared) if declared.isdigit() else None,
             )
         finally:
             self.metrics.in_flight.dec()

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import random
 import threading
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -70,7 +70,12 @@ class PredictionLogger:
         self.flush_rows = flush_rows
         self.flush_seconds = flush_seconds
         self._on_rows = on_rows
-        self._queue: queue.Queue[_Record | None] = queue.Queue(maxsize=max_queue)
+        self.max_queue = max_queue
+        # The request path only appends to a deque (no lock, no wake-up of the writer per request:
+        # waking a thread per request costs the event loop the GIL); the writer polls it.
+        self._queue: deque[_Record] = deque()
+        self._wake = threading.Event()  # set when a flush is due by size, or to stop
+        self._stop = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
         self.logged = 0
@@ -94,12 +99,13 @@ class PredictionLogger:
                 return
             if self._thread is None:
                 self.start()
-            record = _Record(request_id, datetime.now(UTC), protocol, seconds * 1000.0, result)
-            try:
-                self._queue.put_nowait(record)
-            except queue.Full:
+            if len(self._queue) >= self.max_queue:
                 self.dropped += result.rows
                 self._count(result.model_version.name, "dropped", result.rows)
+                return
+            self._queue.append(_Record(request_id, datetime.now(UTC), protocol, seconds * 1000.0, result))
+            if len(self._queue) >= self.flush_rows and not self._wake.is_set():
+                self._wake.set()
         except Exception:  # logging must never fail a request
             log.exception("could not queue a prediction for logging")
 
@@ -108,40 +114,38 @@ class PredictionLogger:
         thread = self._thread
         if thread is None:
             return
-        try:
-            self._queue.put(None, timeout=timeout)
-        except queue.Full:
-            log.error("prediction log queue stayed full; unwritten rows are lost")
+        self._stop = True
+        self._wake.set()
         thread.join(timeout)
         with self._lock:
             self._thread = None
+            self._stop = False
 
     # --- the writer thread ------------------------------------------------------------------------
 
     def _run(self) -> None:
+        poll = min(self.flush_seconds, 0.5)
         pending: list[_Record] = []
         rows = 0
         first = 0.0
-        stop = False
-        while not stop:
-            wait = self.flush_seconds - (time.monotonic() - first) if pending else self.flush_seconds
-            try:
-                item = self._queue.get(timeout=max(wait, 0.01))
-                if item is None:
-                    stop = True
-                else:
-                    if not pending:
-                        first = time.monotonic()
-                    pending.append(item)
-                    rows += item.result.rows
-            except queue.Empty:
-                pass
-            due = pending and (
-                stop or rows >= self.flush_rows or time.monotonic() - first >= self.flush_seconds
-            )
-            if due:
+        while True:
+            self._wake.wait(poll)
+            self._wake.clear()
+            stop = self._stop
+            while self._queue:
+                item = self._queue.popleft()
+                if not pending:
+                    first = time.monotonic()
+                pending.append(item)
+                rows += item.result.rows
+                if rows >= self.flush_rows:
+                    self._flush(pending)
+                    pending, rows = [], 0
+            if pending and (stop or time.monotonic() - first >= self.flush_seconds):
                 self._flush(pending)
                 pending, rows = [], 0
+            if stop:
+                return
 
     def _flush(self, records: list[_Record]) -> None:
         groups: dict[tuple[str, str], list[_Record]] = {}
