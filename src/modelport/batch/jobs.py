@@ -78,6 +78,8 @@ class Job:
     passthrough: tuple[str, ...] = ()  # source columns copied to the output besides the key
     log_sample: float = 0.01  # share of scored rows written to the prediction log (monitoring)
     ray: Mapping[str, Any] = field(default_factory=dict)  # engine: ray options (num_actors, address)
+    # features joined to each new row before scoring, e.g. {kind: feast, repo: ..., features: [...]}
+    features: Mapping[str, Any] | None = None
     path: Path | None = None  # the job file, when loaded from one
 
     def __post_init__(self) -> None:
@@ -115,6 +117,8 @@ class Job:
             raise InvalidInput("batch_size must be at least 1.")
         if not 0.0 <= self.log_sample <= 1.0:
             raise InvalidInput("log_sample must be between 0 and 1.")
+        if self.features is not None and self.features.get("kind") != "feast":
+            raise InvalidInput("features.kind must be 'feast' (the only feature store supported).")
 
     @property
     def model_name(self) -> str:
@@ -177,6 +181,11 @@ def job_from_dict(data: Mapping[str, Any], base: Path | None = None, path: Path 
     data["output"] = _spec(OutputSpec, data["output"], "output", base)
     if data.get("rejects") is not None:
         data["rejects"] = _spec(OutputSpec, data["rejects"], "rejects", base)
+    if data.get("features") is not None:
+        features = dict(data["features"])
+        if "repo" in features and base is not None:
+            features["repo"] = resolve_path(str(features["repo"]), base)
+        data["features"] = features
     if "passthrough" in data:
         data["passthrough"] = tuple(data["passthrough"] or ())
     data["name"] = str(data["name"])

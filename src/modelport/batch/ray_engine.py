@@ -82,6 +82,8 @@ def score_on_ray(
 
     if job.source.kind == "sql":
         raise InvalidInput("engine: ray reads file sources; score a sql source with engine: local.")
+    if job.features is not None:
+        raise InvalidInput("engine: ray does not join feature-store features yet; use engine: local.")
     paths = increment.paths
     if not paths:
         return

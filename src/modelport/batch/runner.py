@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelport.batch.enrich import Enricher, make_enricher
 from modelport.batch.jobs import FILE_KINDS, Job, load_job
 from modelport.batch.sinks import FolderSink, SqlSink, make_sink
 from modelport.batch.sources import Bounds, FileSource, SqlSource
@@ -157,7 +158,7 @@ class _Run:
         plan["replace"] = self.full_refresh
         self.store.start_run(self.run_id, job.name, job.engine, job.model, plan)
         try:
-            scorer = Scorer(job, predictor, self.run_id, increment.text)
+            scorer = Scorer(job, predictor, self.run_id, increment.text, increment.enricher)
             totals = self._score(increment, needed, scorer, sinks, plan)
             stats.update(totals)
             stats["watermark_after"] = _wm_display(increment.watermark_after()) or stats["watermark_before"]
@@ -243,6 +244,7 @@ class _Increment:
         self.source: FileSource | SqlSource
         self.new_files: list[FileRecord] = []
         self.keys: list[tuple[str, str]] = []
+        self.enricher = make_enricher(job.features) if job.features is not None else None
         self._max: Any = None
         self._seen: set[tuple[str, str]] = set()
         lower = self.before
@@ -278,8 +280,10 @@ class _Increment:
 
     def check_columns(self, signature: Signature) -> list[str]:
         """The source columns to read; a missing one fails the run before anything is written."""
-        wanted = list(signature.names)
-        for extra in (self.job.key, self.wm_col, *self.job.passthrough):
+        provided = set(self.enricher.provides()) if self.enricher is not None else set()
+        wanted = [c for c in signature.names if c not in provided]
+        needs = self.enricher.needs() if self.enricher is not None else []
+        for extra in (self.job.key, self.wm_col, *self.job.passthrough, *needs):
             if extra and extra not in wanted:
                 wanted.append(extra)
         have = (
@@ -375,8 +379,11 @@ class Admission:
 class Scorer:
     """Types, validates and scores one chunk; rows that fail become rejects with their reason."""
 
-    def __init__(self, job: Job, predictor: Predictor, run_id: str, text: bool) -> None:
+    def __init__(
+        self, job: Job, predictor: Predictor, run_id: str, text: bool, enricher: Enricher | None = None
+    ) -> None:
         self.job, self.predictor, self.run_id, self.text = job, predictor, run_id, text
+        self.enricher = enricher
         self.mv = predictor.model_version
         self.classes = predictor.classes
         self.names = list(predictor.signature.names)
@@ -394,7 +401,10 @@ class Scorer:
         self, frame: pd.DataFrame, admission: Admission
     ) -> tuple[pd.DataFrame, pd.Series | None, pd.DataFrame]:
         """One chunk: (output rows, their watermarks or None, rejected rows with reasons)."""
-        scored, rejected = self.score(admission.admit(frame, self))
+        frame = admission.admit(frame, self)
+        if self.enricher is not None and len(frame):
+            frame = self.enricher.enrich(frame)
+        scored, rejected = self.score(frame)
         wm = scored["__wm"].reset_index(drop=True) if "__wm" in scored else None
         return self.output(scored), wm, rejected
 
