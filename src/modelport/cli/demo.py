@@ -153,8 +153,26 @@ def demo(
         time.perf_counter() - t0,
     )
 
+    from modelport.cli.demo_batch import JOB, two_incremental_runs
+
+    t0 = time.perf_counter()
+    batch = two_incremental_runs(home, f"{MODEL}@{ALIAS}", seed)
+    first, second = batch["runs"]
+    say.step(
+        f"Ran the batch job [bold]{JOB}[/] twice as new applications arrived",
+        f"run 1: {first.rows_out:,} rows · run 2: only the {second.rows_out:,} new rows "
+        f"(watermark {second.stats['watermark_before'][:19]} → {second.stats['watermark_after'][:19]}) · "
+        f"{batch['output_rows']:,} scores in {batch['output']}",
+        time.perf_counter() - t0,
+    )
+
     if as_json:
         summary = _summary(mv, auc, seed, rows, previous, home, new, p_default, decisions, new_file)
+        summary["batch"] = {
+            "job": str(batch["job"]),
+            "runs": [r.to_dict() for r in batch["runs"]],
+            "output_rows": batch["output_rows"],
+        }
         served_summary = [{k: r[k] for k in ("protocol", "path", "ms")} for r in served]
         print_json({**summary, "compiled": compiled, "served": served_summary})
         return
@@ -168,6 +186,7 @@ def demo(
         f"modelport models show {MODEL}@{ALIAS}",
         f"modelport predict {MODEL}@{ALIAS} --input {escape(str(new_file))} --output scored.parquet",
         f"modelport serve {MODEL}@{ALIAS} --port 8080",
+        f"modelport batch run {escape(str(batch['job']))} && modelport batch history {JOB}",
         f'python: mp.load("{MODEL}@{ALIAS}").predict_proba(df)',
         *([f"python {escape(str(bundle))}/run.py --input new.csv --output scored.csv"] if bundle else []),
     ):
