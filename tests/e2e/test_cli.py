@@ -218,6 +218,9 @@ def test_demo_in_process_registers_the_next_version(home: Path) -> None:
     assert second["compiled"]["passed"] and mp.load("credit@production").runtime == "onnx"
     assert Path(second["compiled"]["edge_bundle"], "model.onnx").is_file()
     assert [s["protocol"] for s in second["served"]] == ["native JSON", "Open Inference v2", "MLflow"]
+    runs = second["batch"]["runs"]  # the second demo starts the job afresh: 2,000 rows, then the 500 new
+    assert [r["rows_out"] for r in runs] == [2000, 500] and second["batch"]["output_rows"] == 2500
+    assert runs[1]["watermark_before"] == runs[0]["watermark_after"]
 
 
 def _script(command: str, home: Path) -> subprocess.CompletedProcess[str]:
