@@ -349,3 +349,20 @@ def test_the_local_engine_never_imports_ray(tmp_path: Path, model: Any) -> None:
     code = f"import sys, modelport as mp; mp.batch.run({str(path)!r}); print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_the_scheduler_runs_real_batch_jobs_and_two_at_once_refuse(tmp_path: Path, model: Any) -> None:
+    from modelport.batch.scheduler import Scheduler
+
+    job(tmp_path, schedule="0 2 * * *")
+    applications(30).to_parquet(tmp_path / "data" / "a.parquet")
+    runs = Scheduler(tmp_path).run_once()  # `modelport batch run job.yaml` in a subprocess
+    assert [(r.job, r.exit_code) for r in runs] == [("credit-nightly", 0)]
+    assert len(output(tmp_path)) == 30
+    # an external trigger (cron, a Kubernetes CronJob) while a run holds the lock is refused
+    store = BatchStore(default_client().meta.engine)
+    with store.acquire("batch:credit-nightly"):
+        refused = subprocess.run(
+            [str(MODELPORT), "batch", "run", str(tmp_path / "job.yaml")], capture_output=True, text=True
+        )
+    assert refused.returncode == 1 and "already running" in refused.stderr
