@@ -28,6 +28,27 @@ demo: env
 test: env
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start || true
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+	$(MAKE) --no-print-directory test-feast
+
+# Feast needs pandas<3, so its test runs in its own venv, keyed by the hash of its requirements
+# (and pyproject.toml: modelport is installed into it editable, without extras).
+FEAST_VENV := tests/feast/.venv
+FEAST_REQ := tests/feast/requirements.txt
+FEAST_HASH := $(shell cat $(FEAST_REQ) pyproject.toml | sha256sum | cut -c1-16)
+FEAST_STAMP := $(FEAST_VENV)/.env-$(FEAST_HASH)
+.PHONY: feast-env test-feast
+
+feast-env: $(FEAST_STAMP)
+
+$(FEAST_STAMP):
+	rm -rf $(FEAST_VENV)
+	$(PYTHON) -m venv $(FEAST_VENV)
+	$(FEAST_VENV)/bin/pip install --quiet --upgrade pip
+	$(FEAST_VENV)/bin/pip install --quiet -r $(FEAST_REQ) -e .
+	touch $@
+
+test-feast: feast-env
+	$(FEAST_VENV)/bin/python -m pytest -q tests/feast
 
 lint: env
 	$(BIN)/ruff check src tests benchmarks examples
