@@ -32,8 +32,8 @@ test: env
 
 # Feast needs pandas<3, so its test runs in its own venv, keyed by the hash of its requirements
 # (and pyproject.toml: modelport is installed into it editable, without extras).
-FEAST_VENV := tests/feast/.venv
-FEAST_REQ := tests/feast/requirements.txt
+FEAST_VENV := tests/feature_store/.venv
+FEAST_REQ := tests/feature_store/requirements.txt
 FEAST_HASH := $(shell cat $(FEAST_REQ) pyproject.toml | sha256sum | cut -c1-16)
 FEAST_STAMP := $(FEAST_VENV)/.env-$(FEAST_HASH)
 .PHONY: feast-env test-feast
@@ -48,7 +48,7 @@ $(FEAST_STAMP):
 	touch $@
 
 test-feast: feast-env
-	$(FEAST_VENV)/bin/python -m pytest -q tests/feast
+	$(FEAST_VENV)/bin/python -m pytest -q tests/feature_store
 
 lint: env
 	$(BIN)/ruff check src tests benchmarks examples

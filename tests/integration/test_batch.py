@@ -366,3 +366,15 @@ def test_the_scheduler_runs_real_batch_jobs_and_two_at_once_refuse(tmp_path: Pat
             [str(MODELPORT), "batch", "run", str(tmp_path / "job.yaml")], capture_output=True, text=True
         )
     assert refused.returncode == 1 and "already running" in refused.stderr
+
+
+def test_runs_log_a_sample_of_their_rows_for_monitoring(tmp_path: Path, model: Any) -> None:
+    path = job(tmp_path, log_sample=0.5)
+    applications(400).to_parquet(tmp_path / "data" / "a.parquet")
+    mp.batch.run(path)
+    logged = mp.prediction_log("credit")
+    assert set(logged["protocol"]) == {"batch"} and 120 <= len(logged) <= 280  # ~50 % of 400
+    scores = output(tmp_path).set_index("application_id")
+    ids = logged["request_id"].astype(int)  # the key, so that labels can be joined later
+    np.testing.assert_allclose(logged["proba_1"].to_numpy(), scores.loc[ids, "proba_1"].to_numpy())
+    assert logged["in_income"].notna().any() and set(logged["version"]) == {1}

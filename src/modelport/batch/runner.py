@@ -159,7 +159,16 @@ class _Run:
         self.store.start_run(self.run_id, job.name, job.engine, job.model, plan)
         try:
             scorer = Scorer(job, predictor, self.run_id, increment.text, increment.enricher)
-            totals = self._score(increment, needed, scorer, sinks, plan)
+            if job.log_sample > 0:
+                from modelport.prediction_log_reader import log_root
+                from modelport.serving.prediction_log import PredictionLogger
+
+                scorer.logger = PredictionLogger(log_root(self.client.settings.home), max_queue=1_000_000)
+            try:
+                totals = self._score(increment, needed, scorer, sinks, plan)
+            finally:
+                if scorer.logger is not None:
+                    scorer.logger.close()
             stats.update(totals)
             stats["watermark_after"] = _wm_display(increment.watermark_after()) or stats["watermark_before"]
             stats["duration_s"] = round(time.perf_counter() - self.t0, 3)
@@ -384,6 +393,8 @@ class Scorer:
     ) -> None:
         self.job, self.predictor, self.run_id, self.text = job, predictor, run_id, text
         self.enricher = enricher
+        self.logger: Any = None  # a PredictionLogger when the run logs a sample of its rows
+        self._rng = np.random.default_rng()
         self.mv = predictor.model_version
         self.classes = predictor.classes
         self.names = list(predictor.signature.names)
@@ -425,9 +436,36 @@ class Scorer:
         scored["__pred"] = list(np.concatenate(labels)) if labels else []
         proba_all = np.concatenate(probas) if probas else None
         self._proba = proba_all
+        if self.logger is not None and len(scored):
+            self._log_sample(scored, proba_all)
         rejected = pd.concat(self._rejects, ignore_index=True) if self._rejects else pd.DataFrame()
         self._rejects = []
         return scored, rejected
+
+    def _log_sample(self, scored: pd.DataFrame, proba: np.ndarray | None) -> None:
+        """A ``log_sample`` share of the scored rows to the prediction log (for monitoring), each with
+        its key as the request id so that labels arriving later can be joined to it."""
+        from modelport.serving.manager import Prediction
+
+        assert self.logger is not None
+        picked = np.flatnonzero(self._rng.random(len(scored)) < self.job.log_sample)
+        if not len(picked):
+            return
+        batch = self.predictor.prepare(scored.iloc[picked][self.names])
+        labels = np.asarray(scored["__pred"].tolist())[picked]
+        keys = scored[self.job.key].astype(str).to_numpy()[picked] if self.job.key else None
+        for j, i in enumerate(picked):
+            row = batch.rows(j, j + 1)
+            result = Prediction(
+                self.mv,
+                labels[j : j + 1],
+                None if proba is None else proba[i : i + 1],
+                self.classes,
+                1,
+                batch=row,
+                runtime=self.predictor.runtime,
+            )
+            self.logger.log(result, keys[j] if keys is not None else self.run_id, "batch", 0.0)
 
     def _bisect(self, frame: pd.DataFrame) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray | None]]:
         if not len(frame):

@@ -1,8 +1,8 @@
 """A batch job whose features come from a real Feast store (local provider, file offline store,
 SQLite online store): point-in-time joins, only new entity rows scored, entities without features.
 
-Feast needs pandas<3, so this runs in its own environment, tests/feast/.venv, which ``make test``
-builds from tests/feast/requirements.txt and runs after the main suite. In the main environment
+Feast needs pandas<3, so this runs in its own environment, tests/feature_store/.venv, which ``make test``
+builds from tests/feature_store/requirements.txt and runs after the main suite. In the main environment
 (no Feast) it is skipped.
 """
 
@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
-feast = pytest.importorskip("feast", reason="Feast runs in tests/feast/.venv (make test builds it)")
+feast = pytest.importorskip("feast", reason="Feast runs in tests/feature_store/.venv (make test builds it)")
 pytest.importorskip("sklearn")
 
 import modelport as mp  # noqa: E402
