@@ -337,6 +337,8 @@ def test_ray_engine_scores_the_same_rows_as_the_local_engine(tmp_path: Path, mod
     r = mp.batch.run(ray_job)
     assert r.rows_out == 100 and r.stats["watermark_after"] == (T0 + pd.Timedelta(minutes=399)).isoformat()
     mp.batch.run(local_job)
+    logged = mp.prediction_log("credit")  # both engines log a sample (1 %) of their rows
+    assert set(logged["protocol"]) == {"batch"} and 0 < len(logged) < 40
     cols = ["application_id", "prediction", "proba_0", "proba_1", "version"]
     got = output(ray_dir)[cols].sort_values("application_id").reset_index(drop=True)
     want = output(local_dir)[cols].sort_values("application_id").reset_index(drop=True)

@@ -12,6 +12,7 @@ This module is imported only for ``engine: ray``; the local engine never imports
 from __future__ import annotations
 
 import os
+import pickle
 from collections.abc import Iterator
 from typing import Any
 
@@ -39,17 +40,34 @@ class _ScoreActor:
         import modelport as mp
 
         self.scorer = Scorer(job, mp.load(ref, runtime=job.runtime), run_id, text)
+        self.scorer.logger = _Collector() if job.log_sample > 0 else None
         self.admission = admission
 
     def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
         out, wm, rejected = self.scorer.process(frame, self.admission)
+        logged = self.scorer.logger.take() if self.scorer.logger is not None else []
         return pd.DataFrame(
             {
                 "out": [_to_bytes(out)],
                 "wm": [None if wm is None else _to_bytes(wm.to_frame("wm"))],
                 "rejects": [_to_bytes(rejected) if len(rejected) else None],
+                "logged": [pickle.dumps(logged) if logged else None],
             }
         )
+
+
+class _Collector:
+    """Stands in for the prediction logger on an actor: the driver writes the sample."""
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Any, ...]] = []
+
+    def log(self, *args: Any) -> None:
+        self.items.append(args)
+
+    def take(self) -> list[tuple[Any, ...]]:
+        items, self.items = self.items, []
+        return items
 
 
 def _default_actors() -> int:
@@ -130,9 +148,13 @@ def score_on_ray(
             num_cpus=float(options.get("num_cpus_per_actor", 1)),
         )
         for batch in scored.iter_batches(batch_format="pandas", batch_size=None):
-            for out_b, wm_b, rej_b in zip(batch["out"], batch["wm"], batch["rejects"], strict=True):
-                wm = None if wm_b is None else _from_bytes(wm_b)["wm"]
-                rejected = _from_bytes(rej_b) if rej_b is not None else pd.DataFrame()
+            parts = zip(batch["out"], batch["wm"], batch["rejects"], batch["logged"], strict=True)
+            for out_b, wm_b, rej_b, log_b in parts:
+                if isinstance(log_b, bytes) and scorer.logger is not None:
+                    for item in pickle.loads(log_b):  # bytes our own actors made
+                        scorer.logger.log(*item)
+                wm = _from_bytes(wm_b)["wm"] if isinstance(wm_b, bytes) else None
+                rejected = _from_bytes(rej_b) if isinstance(rej_b, bytes) else pd.DataFrame()
                 yield _from_bytes(out_b), wm, rejected
     finally:
         if started_here:
