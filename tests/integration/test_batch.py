@@ -380,3 +380,24 @@ def test_runs_log_a_sample_of_their_rows_for_monitoring(tmp_path: Path, model: A
     ids = logged["request_id"].astype(int)  # the key, so that labels can be joined later
     np.testing.assert_allclose(logged["proba_1"].to_numpy(), scores.loc[ids, "proba_1"].to_numpy())
     assert logged["in_income"].notna().any() and set(logged["version"]) == {1}
+
+
+def test_fsspec_source_and_csv_output(tmp_path: Path, model: Any) -> None:
+    import fsspec
+
+    fs = fsspec.filesystem("memory")
+    root = f"memory://{tmp_path.name}/apps"
+    for i in range(2):
+        with fs.open(f"{root}/part-{i}.parquet", "wb") as f:
+            applications(25, start=25 * i).to_parquet(f)
+    path = job(
+        tmp_path, source={"kind": "parquet", "path": root + "/"}, output={"kind": "csv", "path": "out/"}
+    )
+    assert mp.batch.run(path).rows_out == 50
+    with fs.open(f"{root}/part-2.parquet", "wb") as f:
+        applications(5, start=50).to_parquet(f)
+    assert mp.batch.run(path).stats["files_new"] == 1
+    files = sorted((tmp_path / "out").glob("run_date=*/*/part-*.csv"))
+    assert len(files) == 2
+    ids = pd.concat([pd.read_csv(f) for f in files])["application_id"]
+    assert sorted(ids) == list(range(55))
