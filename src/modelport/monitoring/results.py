@@ -35,6 +35,8 @@ class ColumnDrift:
     current_count: int
     histogram: Histogram | None = None
     note: str = ""  # e.g. "current column is empty"
+    reference_missing: float | None = None  # share of nulls
+    current_missing: float | None = None
 
     @property
     def is_p_value(self) -> bool:

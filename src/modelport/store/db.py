@@ -18,6 +18,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Float,
     ForeignKeyConstraint,
     Integer,
     MetaData,
@@ -154,6 +155,34 @@ batch_keys = Table(  # (key, watermark) pairs inside the look-back window that w
     Column("key", Text, primary_key=True),
     Column("watermark", String(64), primary_key=True),
     Column("run_id", String(64), nullable=False),
+)
+
+# --- monitoring (modelport.monitoring) ---------------------------------------------------------------
+
+monitor_results = Table(
+    "mp_monitor_results",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False, index=True),
+    Column("version", Integer, nullable=False),
+    Column("window_start", DateTime(timezone=True)),
+    Column("window_end", DateTime(timezone=True)),
+    Column("computed_at", DateTime(timezone=True), nullable=False),
+    Column("drift_share", Float, nullable=False),
+    Column("dataset_drift", Boolean, nullable=False),
+    Column("result", JSON, nullable=False),
+)
+
+alerts = Table(  # one row per (model, rule): an incident is open while its rule keeps firing
+    "mp_alerts",
+    metadata,
+    Column("model", String(128), primary_key=True),
+    Column("rule", String(300), primary_key=True),
+    Column("active", Boolean, nullable=False),
+    Column("since", DateTime(timezone=True)),
+    Column("last_checked", DateTime(timezone=True), nullable=False),
+    Column("last_sent", DateTime(timezone=True)),
+    Column("detail", Text, nullable=False, default=""),
 )
 
 locks = Table(

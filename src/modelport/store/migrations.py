@@ -30,10 +30,15 @@ def _0003_batch(conn: Connection) -> None:
     db.metadata.create_all(conn, tables=tables, checkfirst=True)
 
 
+def _0004_monitoring(conn: Connection) -> None:
+    db.metadata.create_all(conn, tables=[db.monitor_results, db.alerts], checkfirst=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _0001_initial),
     ("0002_compiled_twins", _0002_compiled),
     ("0003_batch_jobs", _0003_batch),
+    ("0004_monitoring", _0004_monitoring),
 ]
 
 
