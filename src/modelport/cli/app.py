@@ -15,7 +15,19 @@ import typer
 from typer.core import TyperGroup
 
 from modelport import __version__
-from modelport.cli import alias, batch, compile, demo, edge, models, predict, register, scheduler, serve
+from modelport.cli import (
+    alias,
+    batch,
+    compile,
+    demo,
+    edge,
+    models,
+    monitor,
+    predict,
+    register,
+    scheduler,
+    serve,
+)
 from modelport.cli.output import print_error, print_warning
 from modelport.errors import ModelportError
 
@@ -71,6 +83,8 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(alias.app, name="alias")
 app.add_typer(batch.app, name="batch")
+app.add_typer(monitor.app, name="monitor")
+app.add_typer(monitor.labels_app, name="labels")
 app.command("register")(register.register)
 app.command("predict")(predict.predict)
 app.command("compile")(compile.compile_command)
