@@ -11,6 +11,7 @@ import json
 import logging
 import math
 import os
+import time
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -131,6 +132,7 @@ def create_app(
     )
     app.state.service = svc
     app.state.config = config
+    app.state.client = client
     return app
 
 
@@ -201,9 +203,31 @@ async def readyz(request: Request) -> Response:
     return json_response({"ready": manager.ready, "loaded": loaded}, 200 if manager.ready else 503)
 
 
+_MONITORING_TTL = 30.0  # seconds between reads of the stored monitoring results
+
+
 async def metrics_endpoint(request: Request) -> Response:
-    m = service(request).metrics
+    svc = service(request)
+    m = svc.metrics
+    now = time.monotonic()
+    if now - getattr(request.app.state, "monitoring_read", -1e9) > _MONITORING_TTL:
+        request.app.state.monitoring_read = now
+        await run_in_threadpool(_export_monitoring, request.app.state.client, svc)
     return Response(m.render(), media_type=m.content_type)
+
+
+def _export_monitoring(client: Client, svc: Service) -> None:
+    """The latest stored monitoring result of each served model version, as gauges."""
+    from modelport.monitoring.monitor import store_for
+
+    try:
+        store = store_for(client)
+        for mv in svc.manager.loaded():
+            result = store.latest(mv.name, mv.version)
+            if result is not None:
+                svc.metrics.observe_monitoring(result)
+    except Exception:  # metrics must answer even when the store does not
+        log.warning("could not read monitoring results for /metrics", exc_info=True)
 
 
 def _served(request: Request) -> list[ModelVersion]:

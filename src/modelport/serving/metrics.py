@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
@@ -100,6 +102,30 @@ class Metrics:
             ["model", "reason"],
             registry=self.registry,
         )
+        self.drift_share = Gauge(
+            "modelport_drift_share",
+            "Share of drifted input columns in the latest monitoring window.",
+            ["model", "version"],
+            registry=self.registry,
+        )
+        self.dataset_drift = Gauge(
+            "modelport_dataset_drift",
+            "1 when the latest monitoring window found dataset drift.",
+            ["model", "version"],
+            registry=self.registry,
+        )
+        self.column_drift = Gauge(
+            "modelport_column_drift_score",
+            "The latest drift statistic per column (p-value for tests, distance for distances).",
+            ["model", "version", "column", "test"],
+            registry=self.registry,
+        )
+        self.performance = Gauge(
+            "modelport_model_performance",
+            "The latest performance per metric (estimated=true: CBPE, before labels arrive).",
+            ["model", "version", "metric", "estimated"],
+            registry=self.registry,
+        )
         self.in_flight = Gauge(
             "modelport_requests_in_flight", "Prediction requests being served now.", registry=self.registry
         )
@@ -131,6 +157,21 @@ class Metrics:
 
     def observe_prediction_log(self, model: str, result: str, rows: int) -> None:
         self.prediction_log_rows.labels(model, result).inc(rows)
+
+    def observe_monitoring(self, result: Any) -> None:
+        """Export a stored monitoring result (a :class:`DriftResult`)."""
+        model, version = result.model, str(result.version)
+        self.drift_share.labels(model, version).set(result.drift_share)
+        self.dataset_drift.labels(model, version).set(1.0 if result.dataset_drift else 0.0)
+        for col in [*result.columns, *([result.prediction] if result.prediction else [])]:
+            self.column_drift.labels(model, version, col.column, col.test).set(col.statistic)
+        for perf in (result.performance, result.estimated_performance):
+            if perf is not None:
+                for metric, value in perf.metrics.items():
+                    if value is not None:
+                        self.performance.labels(model, version, metric, str(perf.estimated).lower()).set(
+                            value
+                        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
