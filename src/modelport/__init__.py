@@ -46,6 +46,7 @@ if TYPE_CHECKING:
     from modelport.client import Client, default_client
     from modelport.config import Settings
     from modelport.model_version import ModelVersion
+    from modelport.monitoring.monitor import log_labels, monitor
     from modelport.predictor import Predictor
     from modelport.schema import ColumnSpec, Signature, TensorSpec
     from modelport.serving import ServeConfig, serve
@@ -78,6 +79,8 @@ _LAZY = {
     "TensorSpec": "modelport.schema",
     "ModelSummary": "modelport.store.metadata",
     "serve": "modelport.serving",
+    "monitor": "modelport.monitoring.monitor",
+    "log_labels": "modelport.monitoring.monitor",
     "ServeConfig": "modelport.serving",
     **dict.fromkeys(_API_FUNCTIONS, "modelport.api"),
 }
@@ -114,6 +117,8 @@ __all__ = [
     "list_models",
     "list_versions",
     "load",
+    "log_labels",
+    "monitor",
     "prediction_log",
     "reference_sample",
     "register",

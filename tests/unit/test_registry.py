@@ -275,6 +275,8 @@ def test_public_surface() -> None:
         "list_models",
         "list_versions",
         "load",
+        "log_labels",
+        "monitor",
         "prediction_log",
         "reference_sample",
         "register",
