@@ -19,7 +19,8 @@ from typing import Any
 import pandas as pd
 
 from modelport.batch.jobs import Job
-from modelport.batch.runner import Admission, Scorer, _Increment
+from modelport.batch.runner import _Increment
+from modelport.batch.scoring import Admission, Scorer
 from modelport.config import Settings
 from modelport.errors import InvalidInput
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 import logging
 import os
 import signal
-import struct
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -31,16 +30,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from modelport.batch.enrich import Enricher, make_enricher
+from modelport.batch.enrich import make_enricher
 from modelport.batch.jobs import FILE_KINDS, Job, load_job
+from modelport.batch.scoring import Admission, Scorer
 from modelport.batch.sinks import FolderSink, SqlSink, make_sink
 from modelport.batch.sources import Bounds, FileSource, SqlSource
 from modelport.batch.state import BatchStore, FileRecord, RunRecord
+from modelport.batch.watermarks import normalize_scalar, wm_display, wm_state, wm_text, wm_value
 from modelport.errors import ModelportError, SchemaMismatch
-from modelport.predictor import Predictor
 from modelport.schema import Signature
 
 log = logging.getLogger(__name__)
@@ -144,7 +143,7 @@ class _Run:
         stats: dict[str, Any] = {
             "model_version": mv.version,
             "runtime": predictor.runtime,
-            "watermark_before": _wm_display(before),
+            "watermark_before": wm_display(before),
             "files_new": len(increment.new_files),
             "full_refresh": self.full_refresh,
         }
@@ -170,7 +169,7 @@ class _Run:
                 if scorer.logger is not None:
                     scorer.logger.close()
             stats.update(totals)
-            stats["watermark_after"] = _wm_display(increment.watermark_after()) or stats["watermark_before"]
+            stats["watermark_after"] = wm_display(increment.watermark_after()) or stats["watermark_before"]
             stats["duration_s"] = round(time.perf_counter() - self.t0, 3)
             failpoint("before_commit")
             self.store.commit_run(
@@ -247,7 +246,7 @@ class _Increment:
         self.job = job
         spec = job.source
         self.wm_col = spec.watermark
-        self.before = _wm_value(before)
+        self.before = wm_value(before)
         self.lookback = job.lookback_value()
         self.text = spec.kind in ("csv", "json")
         self.source: FileSource | SqlSource
@@ -261,7 +260,7 @@ class _Increment:
             lower = lower - (
                 pd.Timedelta(self.lookback) if isinstance(lower, pd.Timestamp) else self.lookback
             )
-            self._seen = store.keys(job.name, _wm_text(lower))
+            self._seen = store.keys(job.name, wm_text(lower))
         self.lower = lower
         if spec.kind in FILE_KINDS:
             self.source = FileSource(spec, job.batch_size)
@@ -285,7 +284,7 @@ class _Increment:
         else:
             self.source = SqlSource(spec, job.batch_size)
             self.paths = []
-            self.upper = _normalize_scalar(self.source.upper(lower))
+            self.upper = normalize_scalar(self.source.upper(lower))
 
     def check_columns(self, signature: Signature) -> list[str]:
         """The source columns to read; a missing one fails the run before anything is written."""
@@ -334,7 +333,7 @@ class _Increment:
             span = pd.Timedelta(self.lookback) if isinstance(self._max, pd.Timestamp) else self.lookback
             recent = (wm > self._max - span).to_numpy()
             keys = scored[self.job.key].astype(str).to_numpy()[recent]
-            self.keys.extend(zip(keys, wm[recent].map(_wm_text), strict=True))
+            self.keys.extend(zip(keys, wm[recent].map(wm_text), strict=True))
 
     def watermark_after(self) -> Any:
         if self._max is None:
@@ -342,274 +341,15 @@ class _Increment:
         return self._max if self.before is None or self._max > self.before else self.before
 
     def watermark_state(self) -> dict[str, Any] | None:
-        return _wm_state(self.watermark_after()) if self.wm_col else None
+        return wm_state(self.watermark_after()) if self.wm_col else None
 
     def prune_below(self) -> str | None:
         after = self.watermark_after()
         if not self.lookback or after is None:
             return None
-        return _wm_text(
+        return wm_text(
             after - (pd.Timedelta(self.lookback) if isinstance(after, pd.Timestamp) else self.lookback)
         )
-
-
-@dataclass(frozen=True)
-class Admission:
-    """Which rows of a chunk belong to this run: the watermark window minus look-back rows seen."""
-
-    wm_col: str | None
-    lower: Any = None
-    upper: Any = None
-    seen: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset()
-    key: str | None = None
-
-    def admit(self, frame: pd.DataFrame, scorer: Scorer) -> pd.DataFrame:
-        if not self.wm_col:
-            return frame
-        wm = _wm_series(frame[self.wm_col])
-        missing = wm.isna()
-        if missing.any():
-            scorer.reject(frame[missing], f"the watermark column '{self.wm_col}' is empty")
-        keep = ~missing
-        if self.lower is not None:
-            keep &= wm > self.lower
-        if self.upper is not None:
-            keep &= wm <= self.upper
-        frame, wm = frame[keep], wm[keep]
-        if self.seen and len(frame):
-            pairs = zip(frame[str(self.key)].astype(str), wm.map(_wm_text), strict=True)
-            fresh = np.fromiter((p not in self.seen for p in pairs), bool, len(frame))
-            frame, wm = frame[fresh], wm[fresh]
-        frame = frame.copy()
-        frame["__wm"] = wm
-        return frame
-
-
-class Scorer:
-    """Types, validates and scores one chunk; rows that fail become rejects with their reason."""
-
-    def __init__(
-        self, job: Job, predictor: Predictor, run_id: str, text: bool, enricher: Enricher | None = None
-    ) -> None:
-        self.job, self.predictor, self.run_id, self.text = job, predictor, run_id, text
-        self.enricher = enricher
-        self.logger: Any = None  # a PredictionLogger when the run logs a sample of its rows
-        self._rng = np.random.default_rng()
-        self.mv = predictor.model_version
-        self.classes = predictor.classes
-        self.names = list(predictor.signature.names)
-        self._rejects: list[pd.DataFrame] = []
-
-    def reject(self, rows: pd.DataFrame, reason: str | pd.Series) -> None:
-        if not len(rows):
-            return
-        out = rows.drop(columns=["__wm"], errors="ignore").astype("string").astype(object)
-        out["reject_reason"] = reason
-        out["run_id"] = self.run_id
-        self._rejects.append(out)
-
-    def process(
-        self, frame: pd.DataFrame, admission: Admission
-    ) -> tuple[pd.DataFrame, pd.Series | None, pd.DataFrame]:
-        """One chunk: (output rows, their watermarks or None, rejected rows with reasons)."""
-        frame = admission.admit(frame, self)
-        if self.enricher is not None and len(frame):
-            frame = self.enricher.enrich(frame)
-        scored, rejected = self.score(frame)
-        wm = scored["__wm"].reset_index(drop=True) if "__wm" in scored else None
-        return self.output(scored), wm, rejected
-
-    def score(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(scored rows with ``__pred`` / ``__proba``, rejected rows with ``reject_reason``)."""
-        if self.text and len(frame):
-            frame = self._type_text(frame)
-        labels: list[np.ndarray] = []
-        probas: list[np.ndarray] = []
-        kept: list[pd.DataFrame] = []
-        for part, lab, proba in self._bisect(frame):
-            kept.append(part)
-            labels.append(lab)
-            if proba is not None:
-                probas.append(proba)
-        scored = pd.concat(kept) if kept else frame.iloc[:0]
-        scored = scored.copy()
-        scored["__pred"] = list(np.concatenate(labels)) if labels else []
-        proba_all = np.concatenate(probas) if probas else None
-        self._proba = proba_all
-        if self.logger is not None and len(scored):
-            self._log_sample(scored, proba_all)
-        rejected = pd.concat(self._rejects, ignore_index=True) if self._rejects else pd.DataFrame()
-        self._rejects = []
-        return scored, rejected
-
-    def _log_sample(self, scored: pd.DataFrame, proba: np.ndarray | None) -> None:
-        """A ``log_sample`` share of the scored rows to the prediction log (for monitoring), each with
-        its key as the request id so that labels arriving later can be joined to it."""
-        from modelport.serving.manager import Prediction
-
-        assert self.logger is not None
-        picked = np.flatnonzero(self._rng.random(len(scored)) < self.job.log_sample)
-        if not len(picked):
-            return
-        batch = self.predictor.prepare(scored.iloc[picked][self.names])
-        labels = np.asarray(scored["__pred"].tolist())[picked]
-        keys = scored[self.job.key].astype(str).to_numpy()[picked] if self.job.key else None
-        for j, i in enumerate(picked):
-            row = batch.rows(j, j + 1)
-            result = Prediction(
-                self.mv,
-                labels[j : j + 1],
-                None if proba is None else proba[i : i + 1],
-                self.classes,
-                1,
-                batch=row,
-                runtime=self.predictor.runtime,
-            )
-            self.logger.log(result, keys[j] if keys is not None else self.run_id, "batch", 0.0)
-
-    def _bisect(self, frame: pd.DataFrame) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray | None]]:
-        if not len(frame):
-            return
-        try:
-            batch = self.predictor.prepare(frame[self.names])
-            labels, proba = self.predictor.predict_with_proba(batch)
-        except (ModelportError, ValueError, TypeError, KeyError, IndexError) as exc:
-            if len(frame) == 1:
-                message = exc.message if isinstance(exc, ModelportError) else f"the model refused it ({exc})"
-                self.reject(frame, message)
-                return
-            half = len(frame) // 2
-            yield from self._bisect(frame.iloc[:half])
-            yield from self._bisect(frame.iloc[half:])
-            return
-        yield frame, np.asarray(labels), None if proba is None else np.asarray(proba)
-
-    def _type_text(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """CSV/JSON values arrive as text: convert each column to its signature type, row by row."""
-        frame = frame.copy()
-        bad = pd.Series("", index=frame.index, dtype=object)
-        for spec in self.predictor.signature.columns or ():
-            col = frame[spec.name]
-            if spec.type in ("string", "category"):
-                frame[spec.name] = col.where(col.isna(), col.astype(str))
-                continue
-            if spec.type == "datetime":
-                typed = pd.to_datetime(col, errors="coerce", utc=True)
-            elif spec.type == "bool":
-                typed = col.map(_parse_bool)
-            else:
-                typed = pd.to_numeric(col, errors="coerce")
-                if spec.type.startswith(("int", "uint")):
-                    whole = typed.isna() | (typed == np.floor(typed))
-                    typed = typed.where(whole, np.nan)
-            failed = typed.isna() & col.notna()
-            if failed.any():
-                got = col[failed].astype(str).str.slice(0, 50)
-                _note(bad, failed, f"column '{spec.name}' expects {spec.type}, got '" + got + "'")
-            integer = spec.type.startswith(("int", "uint"))
-            if integer and not spec.nullable:
-                empty = col.isna()
-                if empty.any():
-                    _note(bad, empty, pd.Series(f"column '{spec.name}' is empty", index=col.index)[empty])
-            frame[spec.name] = typed
-        rejected = bad != ""
-        if rejected.any():
-            self.reject(frame.loc[rejected], bad[rejected])
-            frame = frame.loc[~rejected]
-        for spec in self.predictor.signature.columns or ():
-            if spec.type.startswith(("int", "uint")) and not frame[spec.name].isna().any():
-                frame[spec.name] = frame[spec.name].astype(spec.type)
-        return frame
-
-    def output(self, scored: pd.DataFrame) -> pd.DataFrame:
-        job = self.job
-        data: dict[str, Any] = {}
-        if job.key:
-            data[job.key] = scored[job.key].to_numpy()
-        for col in job.passthrough:
-            if col != job.key:
-                data[col] = scored[col].to_numpy()
-        data["prediction"] = np.asarray(scored["__pred"].tolist())
-        if self._proba is not None and self.classes is not None:
-            for i, cls in enumerate(self.classes):
-                data[f"proba_{cls}"] = self._proba[:, i]
-        n = len(scored)
-        data["model"] = np.full(n, self.mv.name, dtype=object)
-        data["version"] = np.full(n, self.mv.version, dtype=np.int64)
-        data["run_id"] = np.full(n, self.run_id, dtype=object)
-        return pd.DataFrame(data)
-
-
-# --- watermark values: pandas Timestamps (UTC) or numbers ------------------------------------------
-
-
-def _wm_series(values: pd.Series) -> pd.Series:
-    if pd.api.types.is_datetime64_any_dtype(values):
-        return pd.to_datetime(values, utc=True)
-    if pd.api.types.is_numeric_dtype(values):
-        return values
-    numeric = pd.to_numeric(values, errors="coerce")
-    if numeric.notna().sum() == values.notna().sum():
-        return numeric
-    return pd.to_datetime(values, errors="coerce", utc=True, format="mixed")
-
-
-def _normalize_scalar(value: Any) -> Any:
-    if value is None:
-        return None
-    if isinstance(value, datetime | pd.Timestamp | np.datetime64):
-        ts = pd.Timestamp(value)
-        return ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
-    return value
-
-
-def _wm_state(value: Any) -> dict[str, Any] | None:
-    if value is None:
-        return None
-    if isinstance(value, pd.Timestamp):
-        return {"type": "timestamp", "value": value.isoformat()}
-    return {"type": "number", "value": value.item() if isinstance(value, np.generic) else value}
-
-
-def _wm_value(state: dict[str, Any] | None) -> Any:
-    if not state:
-        return None
-    if state["type"] == "timestamp":
-        return pd.Timestamp(state["value"]).tz_convert("UTC")
-    return state["value"]
-
-
-def _wm_display(value: Any) -> Any:
-    if isinstance(value, dict):
-        return value.get("value")
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _wm_text(value: Any) -> str:
-    """An order-preserving text form (for the look-back keys table's range queries)."""
-    if isinstance(value, pd.Timestamp):
-        return "t" + value.tz_convert("UTC").strftime("%Y-%m-%dT%H:%M:%S.%f")
-    bits = struct.unpack(">Q", struct.pack(">d", float(value)))[0]
-    bits = bits ^ 0xFFFFFFFFFFFFFFFF if bits >> 63 else bits | (1 << 63)
-    return f"n{bits:016x}"
-
-
-def _note(bad: pd.Series, where: pd.Series, message: pd.Series) -> None:
-    """Add ``message`` to the reject reasons of the rows ``where``."""
-    bad[where] = np.where(bad[where] == "", message, bad[where] + "; " + message)
-
-
-def _parse_bool(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "t", "y"):
-        return True
-    if text in ("false", "0", "no", "f", "n"):
-        return False
-    return None
 
 
 def history(job_name: str, client: Any = None, limit: int | None = None) -> list[RunRecord]:
