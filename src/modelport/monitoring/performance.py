@@ -1,0 +1,632 @@
+"""Performance of a deployed model per window: realized metrics once labels have arrived, and
+confidence-based performance estimation (CBPE) for classifiers while they have not.
+
+Everything here is plain numpy (scikit-learn is a model framework in modelport, not a dependency of
+monitoring). The realized metrics reproduce scikit-learn 1.9's definitions (tests check them against
+``sklearn.metrics``); where they differ on purpose it is said below.
+
+* :func:`classification_metrics` — accuracy, precision, recall, F1, ROC AUC, log loss.
+* :func:`regression_metrics` — MAE, RMSE, R².
+* :func:`performance` — drops rows without a label and wraps either in a :class:`Performance`.
+* :func:`cbpe` — estimated accuracy/precision/recall/F1/ROC AUC from predicted probabilities alone
+  (NannyML's CBPE), optionally after :func:`fit_calibrator` (isotonic regression on a labelled
+  reference) has calibrated them.
+
+Undefined metrics (ROC AUC when only one class has labels, R² on fewer than two rows) are **left
+out** of the returned dict rather than set to NaN: NaN is not valid JSON, and "no value" is what a
+report should show.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from modelport.monitoring.results import Performance
+
+CLASSIFIER = "classifier"
+REGRESSOR = "regressor"
+_TASKS = {
+    "classifier": CLASSIFIER,
+    "classification": CLASSIFIER,
+    "regressor": REGRESSOR,
+    "regression": REGRESSOR,
+}
+CBPE_METRICS = ("accuracy", "precision", "recall", "f1", "roc_auc")
+
+FloatArray = NDArray[np.float64]
+Calibrator = Callable[[ArrayLike], NDArray[np.floating[Any]]]
+
+__all__ = [
+    "CBPE_METRICS",
+    "CLASSIFIER",
+    "REGRESSOR",
+    "IsotonicCalibrator",
+    "IsotonicFit",
+    "cbpe",
+    "classification_metrics",
+    "fit_calibrator",
+    "isotonic_regression",
+    "null_mask",
+    "performance",
+    "regression_metrics",
+]
+
+
+# --------------------------------------------------------------------------------------------------
+# helpers
+
+
+def _is_null(v: Any) -> bool:
+    if v is None:
+        return True
+    if isinstance(v, float | np.floating):
+        return bool(np.isnan(v))
+    if isinstance(v, np.datetime64 | np.timedelta64):
+        return bool(np.isnat(v))
+    # pandas.NA / NaT without importing pandas
+    return type(v).__name__ in ("NAType", "NaTType")
+
+
+def null_mask(values: ArrayLike) -> NDArray[np.bool_]:
+    """True where a value is missing: None, NaN, NaT or pandas.NA (any dtype, numpy only)."""
+    arr = np.asarray(values)
+    if arr.dtype.kind in "fc":
+        return np.asarray(np.isnan(arr), dtype=bool)
+    if arr.dtype.kind in "mM":
+        return np.asarray(np.isnat(arr), dtype=bool)
+    if arr.dtype.kind == "O":
+        return np.fromiter((_is_null(v) for v in arr.ravel()), dtype=bool, count=arr.size).reshape(arr.shape)
+    return np.zeros(arr.shape, dtype=bool)
+
+
+def _column(values: ArrayLike, name: str) -> NDArray[Any]:
+    arr = np.asarray(values)
+    if arr.ndim == 2 and arr.shape[1] == 1:
+        arr = arr[:, 0]
+    if arr.ndim != 1:
+        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
+    return arr
+
+
+def _float(values: NDArray[Any]) -> NDArray[np.floating[Any]]:
+    """Probabilities keep a floating dtype (its eps is what log loss clips with); others -> float64."""
+    if values.dtype.kind == "f":
+        return values
+    return values.astype(np.float64)
+
+
+def _encode(values: NDArray[Any], classes: NDArray[Any]) -> NDArray[np.intp]:
+    """Index of each value in ``classes``; -1 for a value that is not one of them."""
+    k = len(classes)
+    if k == 0 or len(values) == 0:
+        return np.full(len(values), -1, dtype=np.intp)
+    try:
+        order = np.argsort(classes, kind="stable")
+        ordered = classes[order]
+        pos = np.clip(np.searchsorted(ordered, values), 0, k - 1)
+        hit = np.asarray(ordered[pos] == values, dtype=bool)
+        if hit.shape != values.shape:
+            raise TypeError("elementwise comparison failed")
+        return np.where(hit, order[pos], -1).astype(np.intp)
+    except (TypeError, ValueError):  # mixed / incomparable types: a dict lookup
+        lookup: dict[Any, int] = {}
+        for i, c in enumerate(classes.tolist()):
+            lookup.setdefault(c, i)
+        return np.fromiter((lookup.get(v, -1) for v in values.tolist()), dtype=np.intp, count=len(values))
+
+
+def _resolve_classes(classes: ArrayLike | None, *observed: NDArray[Any]) -> NDArray[Any]:
+    if classes is not None:
+        if isinstance(classes, np.ndarray):
+            out = classes
+        else:
+            items = list(cast(Iterable[Any], classes))
+            out = np.asarray(items)
+            if out.dtype.kind == "U" and not all(isinstance(c, str) for c in items):
+                out = np.asarray(items, dtype=object)  # mixed types: numpy would turn 1 into "1"
+        if out.ndim != 1:
+            raise ValueError("classes must be a flat sequence")
+        return out
+    present = [o for o in observed if len(o)]
+    if not present:
+        return np.asarray([])
+    return np.unique(np.concatenate(present))
+
+
+def _proba_2d(proba: ArrayLike, n_rows: int, n_classes: int) -> NDArray[np.floating[Any]]:
+    """Predicted probabilities as (n_rows, n_classes); a 1-D array is P(classes[1]) of a binary model."""
+    p = _float(np.asarray(proba))
+    if p.ndim == 2 and p.shape[1] == 1:
+        p = p[:, 0]
+    if p.ndim == 1:
+        if n_classes > 2:
+            raise ValueError(f"a 1-D proba needs a binary model; there are {n_classes} classes")
+        p = np.stack([1 - p, p], axis=1)
+    if p.ndim != 2 or p.shape[0] != n_rows:
+        raise ValueError(f"proba must have {n_rows} rows, got shape {p.shape}")
+    if p.shape[1] != n_classes:
+        raise ValueError(
+            f"proba has {p.shape[1]} columns but there are {n_classes} classes (pass the model's classes)"
+        )
+    return p
+
+
+def _ratio(num: float, den: float) -> float:
+    """num/den, 0.0 when den is 0 (scikit-learn's zero_division default: warn, then 0)."""
+    return float(num / den) if den else 0.0
+
+
+def _positive_index(classes: NDArray[Any], positive: Any) -> int:
+    if positive is None:
+        return 1 if len(classes) >= 2 else 0
+    idx = _encode(np.asarray([positive]), classes)[0]
+    if idx < 0:
+        raise ValueError(f"positive class {positive!r} is not one of the classes {classes.tolist()}")
+    return int(idx)
+
+
+# --------------------------------------------------------------------------------------------------
+# ROC AUC
+
+
+def _average_ranks(x: NDArray[Any]) -> FloatArray:
+    """Ranks 1..n, tied values sharing the mean of their ranks (scipy.stats.rankdata 'average')."""
+    n = len(x)
+    order = np.argsort(x, kind="mergesort")
+    xs = x[order]
+    new_group = np.ones(n, dtype=bool)
+    new_group[1:] = xs[1:] != xs[:-1]
+    group = np.cumsum(new_group) - 1
+    counts = np.bincount(group)
+    average = np.cumsum(counts) - (counts - 1) / 2.0
+    ranks = np.empty(n, dtype=np.float64)
+    ranks[order] = average[group]
+    return ranks
+
+
+def roc_auc(y: NDArray[np.bool_], score: ArrayLike) -> float | None:
+    """Binary ROC AUC by rank statistics (Mann–Whitney U / (n_pos·n_neg)); tied scores count ½,
+    which is what the trapezoidal area under scikit-learn's ``roc_curve`` gives. None when only one
+    class is present (undefined)."""
+    y = np.asarray(y, dtype=bool)
+    s = np.asarray(score)
+    n_pos = int(y.sum())
+    n_neg = len(y) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return None
+    ranks = _average_ranks(s)
+    u = ranks[y].sum() - n_pos * (n_pos + 1) / 2.0
+    return float(u / (n_pos * n_neg))
+
+
+# --------------------------------------------------------------------------------------------------
+# realized metrics
+
+
+def classification_metrics(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    proba: ArrayLike | None = None,
+    classes: ArrayLike | None = None,
+    positive: Any = None,
+) -> dict[str, float]:
+    """Realized classification metrics (all rows must carry a label; see :func:`performance`).
+
+    ``classes`` are the model's classes in the order of ``proba``'s columns (``classes_`` of a
+    scikit-learn model); by default the sorted union of the labels and predictions. A 1-D ``proba``
+    is the probability of ``classes[1]``.
+
+    * ``accuracy``: share of rows with ``y_pred == y_true``.
+    * ``precision``, ``recall``, ``f1``: with two classes (or fewer), for the positive class —
+      ``positive`` if given, else ``classes[1]`` (scikit-learn's ``average="binary"``); with more,
+      the **macro average** over all ``classes`` (unweighted mean of the per-class values, classes
+      absent from the window included, like ``average="macro", labels=classes``). A zero
+      denominator gives 0.0 (scikit-learn's ``zero_division`` default).
+    * ``roc_auc`` (needs ``proba``): binary, from ``proba[:, positive]`` by rank statistics (ties
+      count ½, as ``roc_auc_score``); multiclass, one-vs-rest macro average (``multi_class="ovr",
+      average="macro"``). A class whose one-vs-rest AUC is undefined (no labelled rows of it, or
+      only of it) is left out of the average — scikit-learn would return NaN; if no class has a
+      defined AUC the key is absent.
+    * ``log_loss`` (needs ``proba``): mean of ``-log p(true class)`` with ``p`` clipped to
+      ``[eps, 1 - eps]``, ``eps = np.finfo(proba.dtype).eps``. As in scikit-learn ≥ 1.5 rows are not
+      renormalised (1.9 only warns when they do not sum to one).
+
+    Labels that are not in ``classes`` count as wrong for accuracy and as false negatives / false
+    positives for precision and recall (as scikit-learn with ``labels=classes``); having no
+    probability, their rows are left out of ``roc_auc`` and ``log_loss``.
+    """
+    yt = _column(y_true, "y_true")
+    yp = _column(y_pred, "y_pred")
+    if len(yt) != len(yp):
+        raise ValueError(f"y_true has {len(yt)} rows, y_pred {len(yp)}")
+    n = len(yt)
+    if n == 0:
+        return {}
+    cls = _resolve_classes(classes, yt, yp)
+    k = len(cls)
+    t = _encode(yt, cls)
+    p = _encode(yp, cls)
+
+    out: dict[str, float] = {"accuracy": float(np.mean(np.asarray(yt == yp, dtype=bool)))}
+
+    known_t = t >= 0
+    tp = np.bincount(t[known_t & (t == p)], minlength=k).astype(np.float64)
+    pred_count = np.bincount(p[p >= 0], minlength=k).astype(np.float64)
+    true_count = np.bincount(t[known_t], minlength=k).astype(np.float64)
+    fp = pred_count - tp
+    fn = true_count - tp
+    precision = [_ratio(tp[i], tp[i] + fp[i]) for i in range(k)]
+    recall = [_ratio(tp[i], tp[i] + fn[i]) for i in range(k)]
+    f1 = [_ratio(2 * tp[i], 2 * tp[i] + fp[i] + fn[i]) for i in range(k)]
+    binary = k <= 2
+    if binary:
+        pos = _positive_index(cls, positive)
+        if k:
+            out["precision"], out["recall"], out["f1"] = precision[pos], recall[pos], f1[pos]
+        else:
+            out["precision"] = out["recall"] = out["f1"] = 0.0
+    else:
+        out["precision"] = float(np.mean(precision))
+        out["recall"] = float(np.mean(recall))
+        out["f1"] = float(np.mean(f1))
+
+    if proba is not None and k >= 2:  # with fewer classes known, proba's columns cannot be mapped
+        pr = _proba_2d(proba, n, k)
+        rows = np.flatnonzero(known_t)
+        tr = t[rows]
+        if binary:
+            auc = roc_auc(tr == pos, pr[rows, pos])
+        else:
+            per_class = [roc_auc(tr == c, pr[rows, c]) for c in range(k)]
+            defined = [a for a in per_class if a is not None]
+            auc = float(np.mean(defined)) if defined else None
+        if auc is not None:
+            out["roc_auc"] = auc
+        if len(rows):
+            eps = np.finfo(pr.dtype).eps
+            p_true = np.clip(pr[rows, tr], eps, 1 - eps)
+            out["log_loss"] = float(-np.mean(np.log(p_true.astype(np.float64))))
+    return out
+
+
+def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]:
+    """``mae``, ``rmse`` and ``r2`` (coefficient of determination, scikit-learn's ``r2_score`` with
+    ``force_finite=True``: 1.0 for a perfect prediction of a constant target, 0.0 for an imperfect
+    one). ``r2`` is left out on fewer than two rows (scikit-learn: NaN); an empty input gives {}."""
+    yt = _column(y_true, "y_true").astype(np.float64)
+    yp = _column(y_pred, "y_pred").astype(np.float64)
+    if len(yt) != len(yp):
+        raise ValueError(f"y_true has {len(yt)} rows, y_pred {len(yp)}")
+    if len(yt) == 0:
+        return {}
+    err = yt - yp
+    out = {
+        "mae": float(np.mean(np.abs(err))),
+        "rmse": float(np.sqrt(np.mean(err**2))),
+    }
+    if len(yt) >= 2:
+        num = float(np.sum(err**2))
+        den = float(np.sum((yt - np.average(yt)) ** 2))
+        if num == 0:
+            out["r2"] = 1.0
+        elif den == 0:
+            out["r2"] = 0.0
+        else:
+            out["r2"] = 1.0 - num / den
+    return out
+
+
+def performance(
+    task: str,
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    proba: ArrayLike | None = None,
+    classes: ArrayLike | None = None,
+    positive: Any = None,
+) -> Performance:
+    """Realized performance of one window, the labels already joined to the predictions on the key.
+
+    Rows whose label is missing (None, NaN, NaT, pandas.NA — not arrived yet) are dropped first;
+    ``labelled_rows`` is the number left. ``task`` is ``"classifier"`` or ``"regressor"``
+    (``"classification"``/``"regression"`` are accepted too).
+    """
+    kind = _TASKS.get(task.lower())
+    if kind is None:
+        raise ValueError(f"task must be 'classifier' or 'regressor', got {task!r}")
+    yt = _column(y_true, "y_true")
+    yp = _column(y_pred, "y_pred")
+    if len(yt) != len(yp):
+        raise ValueError(f"y_true has {len(yt)} rows, y_pred {len(yp)}")
+    keep = ~null_mask(yt)
+    yt, yp = yt[keep], yp[keep]
+    if kind == REGRESSOR:
+        return Performance(task=kind, metrics=regression_metrics(yt, yp), labelled_rows=len(yt))
+    pr = None
+    if proba is not None:
+        pr = np.asarray(proba)
+        if pr.shape[0] != len(keep):
+            raise ValueError(f"proba has {pr.shape[0]} rows, y_true {len(keep)}")
+        pr = pr[keep]
+    metrics = classification_metrics(yt, yp, pr, classes=classes, positive=positive)
+    return Performance(task=kind, metrics=metrics, labelled_rows=len(yt))
+
+
+# --------------------------------------------------------------------------------------------------
+# isotonic regression (pool adjacent violators) and calibration
+
+
+@dataclass(frozen=True)
+class IsotonicFit:
+    """A fitted non-decreasing step function: ``y`` at the distinct sorted ``x``; in between linear
+    interpolation, outside clipped to the end values (scikit-learn's ``IsotonicRegression(
+    out_of_bounds="clip")``)."""
+
+    x: FloatArray
+    y: FloatArray
+
+    def __call__(self, values: ArrayLike) -> FloatArray:
+        v = np.asarray(values, dtype=np.float64)
+        return np.interp(v, self.x, self.y)
+
+
+def isotonic_regression(x: ArrayLike, y: ArrayLike, weights: ArrayLike | None = None) -> IsotonicFit:
+    """Least-squares non-decreasing fit of ``y`` on ``x`` by pool-adjacent-violators.
+
+    Rows sharing an ``x`` are first pooled into their weighted mean (as scikit-learn does), then
+    adjacent blocks whose means decrease are merged into their weighted mean until none does.
+    """
+    xa = np.asarray(x, dtype=np.float64).ravel()
+    ya = np.asarray(y, dtype=np.float64).ravel()
+    wa = np.ones_like(xa) if weights is None else np.asarray(weights, dtype=np.float64).ravel()
+    if not len(xa) == len(ya) == len(wa):
+        raise ValueError("x, y and weights must have the same length")
+    ok = ~(np.isnan(xa) | np.isnan(ya) | np.isnan(wa)) & (wa > 0)
+    xa, ya, wa = xa[ok], ya[ok], wa[ok]
+    if len(xa) == 0:
+        raise ValueError("isotonic regression needs at least one row")
+    order = np.argsort(xa, kind="mergesort")
+    xs, ys, ws = xa[order], ya[order], wa[order]
+    ux, start = np.unique(xs, return_index=True)
+    w_sum = np.add.reduceat(ws, start)
+    y_mean = np.add.reduceat(ws * ys, start) / w_sum
+
+    values: list[float] = []
+    wts: list[float] = []
+    sizes: list[int] = []
+    for v, w in zip(y_mean.tolist(), w_sum.tolist(), strict=True):
+        size = 1
+        while values and values[-1] > v:
+            pv, pw = values.pop(), wts.pop()
+            size += sizes.pop()
+            v = (pv * pw + v * w) / (pw + w)
+            w = pw + w
+        values.append(v)
+        wts.append(w)
+        sizes.append(size)
+    fitted = np.repeat(np.asarray(values, dtype=np.float64), sizes)
+    return IsotonicFit(x=ux, y=fitted)
+
+
+class IsotonicCalibrator:
+    """Maps a model's predicted probabilities to calibrated ones (see :func:`fit_calibrator`).
+
+    Called with an ``(n, k)`` array it returns ``(n, k)``; a binary calibrator also accepts the 1-D
+    probability of the positive class and returns a 1-D array.
+    """
+
+    def __init__(self, classes: NDArray[Any], fits: list[IsotonicFit | None]) -> None:
+        self.classes = classes
+        self.fits = fits  # binary: [None, fit of P(classes[1])]; multiclass: one per column
+
+    @property
+    def binary(self) -> bool:
+        return len(self.classes) == 2
+
+    def __call__(self, proba: ArrayLike) -> FloatArray:
+        p = np.asarray(proba, dtype=np.float64)
+        if self.binary:
+            fit = self.fits[1]
+            assert fit is not None
+            if p.ndim == 1:
+                return fit(p)
+            if p.ndim == 2 and p.shape[1] == 2:
+                c1 = fit(p[:, 1])
+                return np.stack([1 - c1, c1], axis=1)
+            raise ValueError(f"a binary calibrator takes (n,) or (n, 2) probabilities, got {p.shape}")
+        if p.ndim != 2 or p.shape[1] != len(self.classes):
+            raise ValueError(f"expected probabilities of shape (n, {len(self.classes)}), got {p.shape}")
+        out = np.empty_like(p)
+        for j, fit in enumerate(self.fits):
+            out[:, j] = p[:, j] if fit is None else fit(p[:, j])
+        total = out.sum(axis=1, keepdims=True)
+        bad = total[:, 0] <= 0
+        out[bad] = p[bad]
+        total[bad] = 1.0
+        return np.asarray(out / total, dtype=np.float64)
+
+
+def fit_calibrator(
+    ref_proba: ArrayLike, ref_labels: ArrayLike, classes: ArrayLike | None = None
+) -> IsotonicCalibrator:
+    """Fit isotonic calibration of predicted probabilities on a labelled reference (NannyML's
+    calibration step for CBPE; the reference must not be the model's training data).
+
+    ``ref_proba`` is ``(n, k)`` with columns in the order of ``classes`` (default: the sorted
+    labels, which must then number ``k``), or 1-D for a binary model: the probability of
+    ``classes[1]`` (default classes: ``[0, 1]`` for 0/1 or boolean labels). Binary: one isotonic fit
+    of the positive column, the other is its complement. Multiclass: one-vs-rest isotonic fit per
+    column, then rows are renormalised to sum to one. Rows with a missing label or probability are
+    ignored.
+    """
+    labels = _column(ref_labels, "ref_labels")
+    p = _float(np.asarray(ref_proba)).astype(np.float64)
+    if p.ndim == 2 and p.shape[1] == 1:
+        p = p[:, 0]
+    if p.shape[0] != len(labels):
+        raise ValueError(f"ref_proba has {p.shape[0]} rows, ref_labels {len(labels)}")
+    keep = ~null_mask(labels)
+    keep &= ~np.isnan(p).any(axis=1) if p.ndim == 2 else ~np.isnan(p)
+    labels, p = labels[keep], p[keep]
+    k = 2 if p.ndim == 1 else p.shape[1]
+    if classes is not None:
+        cls = _resolve_classes(classes)
+    else:
+        cls = np.unique(labels) if len(labels) else np.asarray([])
+        if p.ndim == 1 and len(cls) <= 2 and set(cls.tolist()) <= {0, 1}:
+            cls = np.asarray([False, True]) if labels.dtype == bool else np.asarray([0, 1])
+        if len(cls) != k:
+            raise ValueError(f"cannot tell the {k} classes from the labels {cls.tolist()}: pass classes")
+    if len(cls) != k:
+        raise ValueError(f"{len(cls)} classes for probabilities with {k} columns")
+    if len(labels) == 0:
+        raise ValueError("no labelled reference rows to calibrate on")
+    t = _encode(labels, cls)
+    if k == 2:
+        col = p if p.ndim == 1 else p[:, 1]
+        return IsotonicCalibrator(cls, [None, isotonic_regression(col, t == 1)])
+    fits: list[IsotonicFit | None] = [isotonic_regression(p[:, j], t == j) for j in range(k)]
+    return IsotonicCalibrator(cls, fits)
+
+
+# --------------------------------------------------------------------------------------------------
+# CBPE
+
+
+def _expected_auc(score: NDArray[Any], p: FloatArray) -> float | None:
+    """Expected ROC AUC when row i is positive with probability p[i], rows ranked by ``score``.
+
+    The ROC curve is traced with expected TPR = cum. Σp / Σp and FPR = cum. Σ(1-p) / Σ(1-p) over the
+    thresholds (distinct scores, descending; rows with equal scores enter together) and its area
+    taken by trapezoids — NannyML's estimate — computed here in closed form:
+    Σ_g P_g (N_below_g + N_g / 2) / (ΣP · ΣN) over the score groups g.
+    """
+    if len(p) == 0:
+        return None
+    _, group = np.unique(score, return_inverse=True)
+    pos = np.bincount(group.ravel(), weights=p)
+    neg = np.bincount(group.ravel(), weights=1.0 - p)
+    total_pos, total_neg = pos.sum(), neg.sum()
+    if total_pos <= 0 or total_neg <= 0:
+        return None
+    neg_below = np.cumsum(neg) - neg
+    return float(np.sum(pos * (neg_below + 0.5 * neg)) / (total_pos * total_neg))
+
+
+def _expected_counts(pred: NDArray[np.bool_], p: FloatArray) -> tuple[float, float, float, float]:
+    """Expected (TP, FP, FN, TN) for the one-vs-rest problem of one class."""
+    tp = float(p[pred].sum())
+    fp = float((1.0 - p[pred]).sum())
+    fn = float(p[~pred].sum())
+    tn = float((1.0 - p[~pred]).sum())
+    return tp, fp, fn, tn
+
+
+def cbpe(
+    proba: ArrayLike,
+    classes: ArrayLike,
+    metrics: Sequence[str] | Iterable[str] = CBPE_METRICS,
+    threshold: float = 0.5,
+    calibrate: Calibrator | None = None,
+    y_pred: ArrayLike | None = None,
+    positive: Any = None,
+) -> Performance:
+    """Estimate a classifier's performance from its predicted probabilities, without labels
+    (confidence-based performance estimation, CBPE, after NannyML).
+
+    ``proba`` is ``(n, k)`` with columns in the order of ``classes`` (1-D: the probability of
+    ``classes[1]``). ``calibrate`` (e.g. from :func:`fit_calibrator` on a labelled reference) maps
+    them to calibrated probabilities ``c``; without it they are taken as calibrated. The model's
+    predictions are ``y_pred`` if given, else — binary — ``proba[:, positive] >= threshold`` or —
+    multiclass — the arg-max class, always from the *uncalibrated* scores (what the model decided).
+
+    Binary, with ``c`` = calibrated probability of the positive class (``positive``, default
+    ``classes[1]``), the expected confusion matrix is TP = Σ c over predicted positives,
+    FP = Σ (1 − c) over predicted positives, FN = Σ c over predicted negatives, TN = Σ (1 − c) over
+    predicted negatives; accuracy = (TP + TN)/n, precision = TP/(TP + FP), recall = TP/(TP + FN),
+    F1 = 2TP/(2TP + FP + FN) (0.0 for a zero denominator). ROC AUC: rows ranked by the raw score,
+    expected TPR/FPR at each distinct score from the calibrated ``c``, area by trapezoids.
+
+    Multiclass: each metric one-vs-rest per class (its column of ``c``, predicted = the rows
+    predicted as that class) and **macro averaged**; accuracy is the mean calibrated probability of
+    the predicted class. An undefined ROC AUC (a class expected to have no positives or no negatives)
+    is left out of the average, or out of the result.
+
+    Estimates are unbiased only if the calibrated probabilities are right, i.e. no concept drift
+    (P(y|x) unchanged); covariate shift is fine. Rows with a missing probability are ignored;
+    ``labelled_rows`` of the result is the number of rows the estimate covers (none of them labelled).
+    """
+    wanted = list(metrics)
+    unknown = [m for m in wanted if m not in CBPE_METRICS]
+    if unknown:
+        raise ValueError(f"CBPE cannot estimate {unknown}; it estimates {list(CBPE_METRICS)}")
+    cls = _resolve_classes(classes)
+    k = len(cls)
+    if k < 2:
+        raise ValueError("CBPE needs at least two classes")
+    raw_in = np.asarray(proba)
+    raw = _proba_2d(raw_in, raw_in.shape[0], k).astype(np.float64)
+    keep = np.asarray(~np.isnan(raw).any(axis=1), dtype=bool)
+    pred_idx: NDArray[np.intp] | None = None
+    if y_pred is not None:
+        yp = _column(y_pred, "y_pred")
+        if len(yp) != len(keep):
+            raise ValueError(f"y_pred has {len(yp)} rows, proba {len(keep)}")
+        keep &= ~null_mask(yp)
+        pred_idx = _encode(yp[keep], cls)
+    raw = raw[keep]
+    n = raw.shape[0]
+    if n == 0:
+        return Performance(task=CLASSIFIER, metrics={}, labelled_rows=0, estimated=True)
+    cal = raw if calibrate is None else np.asarray(calibrate(raw), dtype=np.float64)
+    if cal.shape != raw.shape:
+        raise ValueError(f"calibrate returned shape {cal.shape} for probabilities of shape {raw.shape}")
+    cal = np.clip(cal, 0.0, 1.0)
+
+    out: dict[str, float] = {}
+    if k == 2:
+        pos = _positive_index(cls, positive)
+        pred = raw[:, pos] >= threshold if pred_idx is None else pred_idx == pos
+        c = cal[:, pos]
+        tp, fp, fn, tn = _expected_counts(pred, c)
+        values = {
+            "accuracy": (tp + tn) / n,
+            "precision": _ratio(tp, tp + fp),
+            "recall": _ratio(tp, tp + fn),
+            "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+        }
+        auc = _expected_auc(raw[:, pos], c) if "roc_auc" in wanted else None
+    else:
+        if pred_idx is None:
+            pred_idx = np.argmax(raw, axis=1).astype(np.intp)
+        rows = np.arange(n)
+        hit = pred_idx >= 0
+        accuracy = float(cal[rows[hit], pred_idx[hit]].sum() / n)
+        prec, rec, f1s = [], [], []
+        for j in range(k):
+            tp, fp, fn, _ = _expected_counts(pred_idx == j, cal[:, j])
+            prec.append(_ratio(tp, tp + fp))
+            rec.append(_ratio(tp, tp + fn))
+            f1s.append(_ratio(2 * tp, 2 * tp + fp + fn))
+        values = {
+            "accuracy": accuracy,
+            "precision": float(np.mean(prec)),
+            "recall": float(np.mean(rec)),
+            "f1": float(np.mean(f1s)),
+        }
+        auc = None
+        if "roc_auc" in wanted:
+            per_class = [_expected_auc(raw[:, j], cal[:, j]) for j in range(k)]
+            defined = [a for a in per_class if a is not None]
+            auc = float(np.mean(defined)) if defined else None
+    for m in wanted:
+        if m == "roc_auc":
+            if auc is not None:
+                out[m] = auc
+        else:
+            out[m] = float(values[m])
+    return Performance(task=CLASSIFIER, metrics=out, labelled_rows=n, estimated=True)
