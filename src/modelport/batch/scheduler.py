@@ -30,7 +30,6 @@ import importlib.util
 import json
 import logging
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -38,38 +37,18 @@ import threading
 import time
 import types
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field, replace
-from datetime import UTC, datetime, tzinfo
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import yaml
-
-from modelport.batch.cron import CronSchedule
+from modelport.batch.scheduled import KINDS, Job, parse_job
 from modelport.errors import InvalidInput, ModelportError
 
 log = logging.getLogger("modelport.scheduler")  # job files and the scheduler itself
 run_log = logging.getLogger("modelport.scheduler.runs")  # each run: started, finished, skipped
 
-KINDS: dict[str, tuple[str, ...]] = {
-    "batch": ("batch", "run"),
-    "monitor": ("monitor", "run"),
-    "retrain": ("retrain", "run"),
-}
 SKIPPED_STILL_RUNNING = "previous run still running"
-
-
-@dataclass(frozen=True)
-class Job:
-    """One scheduled job file: its ``name``, ``schedule`` and ``kind`` plus the whole parsed file."""
-
-    name: str
-    path: Path
-    kind: str
-    schedule: CronSchedule
-    timezone: tzinfo
-    spec: dict[str, Any] = field(compare=False, repr=False)
 
 
 @dataclass
@@ -440,35 +419,6 @@ class Scheduler:
                 log.exception("on_event callback failed")
 
 
-def parse_job(path: Path, data: bytes | None = None) -> Job | None:
-    """Read one job file; ``None`` when it has no ``schedule``. Raises :class:`InvalidInput`."""
-    text = (path.read_bytes() if data is None else data).decode("utf-8", errors="replace")
-    try:
-        spec = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        hint = ""
-        if re.search(r"^\s*schedule:\s*[@*]", text, re.MULTILINE):
-            hint = ' Quote a schedule that starts with @ or *: schedule: "*/15 * * * *".'
-        raise InvalidInput(f"Job file {path} is not valid YAML: {_yaml_problem(exc)}.{hint}") from exc
-    if not isinstance(spec, dict) or "schedule" not in spec:
-        return None
-    name, expr, kind = spec.get("name"), spec["schedule"], spec.get("kind") or "batch"
-    if not isinstance(name, str) or not name.strip():
-        raise InvalidInput(f"Job file {path} has a schedule but no name: add `name: my-job`.")
-    if kind not in KINDS:
-        raise InvalidInput(f"Job file {path}: kind '{kind}' is not one of {', '.join(KINDS)}.")
-    try:
-        schedule = CronSchedule.parse(expr)
-    except InvalidInput as exc:
-        raise InvalidInput(f"Job file {path}: {exc.message}") from exc
-    zone_name = spec.get("timezone") or "UTC"
-    try:
-        zone: tzinfo = UTC if zone_name == "UTC" else ZoneInfo(str(zone_name))
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise InvalidInput(f"Job file {path}: unknown timezone '{zone_name}' (e.g. Europe/Paris).") from exc
-    return Job(name=name.strip(), path=path, kind=str(kind), schedule=schedule, timezone=zone, spec=spec)
-
-
 def _timing(job: Job) -> tuple[str, str]:
     return job.schedule.expr.strip(), str(job.timezone)
 
@@ -495,9 +445,12 @@ def _outcome(record: ScheduledRun) -> str:
     return f"exit {record.exit_code}"
 
 
-def _yaml_problem(exc: yaml.YAMLError) -> str:
-    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem:
-        mark = exc.problem_mark
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
-        return f"{exc.problem}{where}"
-    return " ".join(str(exc).split())
+__all__ = [
+    "KINDS",
+    "SKIPPED_STILL_RUNNING",
+    "Job",
+    "ScheduledRun",
+    "Scheduler",
+    "default_command",
+    "parse_job",
+]
