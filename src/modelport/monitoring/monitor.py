@@ -66,6 +66,7 @@ def monitor(
     sample_size: int = DEFAULT_SAMPLE,
     save: bool = True,
     alerts: Mapping[str, Any] | None = None,
+    target: str | None = None,
     client: Any = None,
 ) -> DriftResult:
     """Drift, data quality and performance of ``ref`` in one window (the last ``window`` up to
@@ -73,7 +74,8 @@ def monitor(
 
     ``tests`` overrides the test per column (``{"income": "psi"}``), ``thresholds`` its threshold.
     The result is stored (``save``) for timelines and alerts; ``alerts`` (``{"webhook": url,
-    "rules": [...]}``) are evaluated on it.
+    "rules": [...]}``) are evaluated on it. ``target`` names a column of ``current`` holding the
+    true outcomes, for the actual performance of an explicit frame.
     """
     c = _client(client)
     mv = c.registry.get(ref)
@@ -86,7 +88,9 @@ def monitor(
     else:
         frame = _explicit(current, mv)
         window_bounds = (None, None)
-    result = _compute(c, mv, frame, window_bounds, drift_share, tests, thresholds, sample_size)
+    if target is not None and target not in frame.columns:
+        raise InvalidInput(f"The current data has no target column '{target}'.")
+    result = _compute(c, mv, frame, window_bounds, drift_share, tests, thresholds, sample_size, target)
     if save:
         store = MonitorStore(c.meta.engine, c.settings.home)
         store.save(result)
@@ -195,6 +199,7 @@ def _compute(
     tests: Mapping[str, str] | None,
     thresholds: Mapping[str, float] | None,
     sample_size: int,
+    target: str | None = None,
 ) -> DriftResult:
     from modelport.monitoring.drift import column_drift, dataset_drift
     from modelport.monitoring.quality import data_quality
@@ -237,6 +242,8 @@ def _compute(
         threshold=(thresholds or {}).get("prediction"),
     )
     actual, estimated = _performance(client, mv, frame, predictor)
+    if target is not None:
+        actual = _target_performance(predictor, frame, columns, target)
     return DriftResult(
         model=mv.name,
         version=mv.version,
@@ -289,8 +296,13 @@ def _performance(
     proba_cols = [f"{PROBA_PREFIX}{c}" for c in classes] if classes is not None else []
     has_proba = bool(proba_cols) and all(c in frame for c in proba_cols)
     estimated = None
-    if predictor.task == "classifier" and has_proba:
-        estimated = cbpe(frame[proba_cols].to_numpy(dtype=float), list(classes))
+    if predictor.task == "classifier" and classes is not None:
+        if has_proba:
+            proba_all = frame[proba_cols].to_numpy(dtype=float)
+        else:  # an explicit frame: the model's own probabilities
+            cols = [c for c in mv.signature.names if c in frame.columns]
+            proba_all = np.asarray(predictor.predict_proba(frame[cols]), dtype=float)
+        estimated = cbpe(proba_all, list(classes))
     actual = None
     if "request_id" in frame and "prediction" in frame:
         labels = MonitorStore(client.meta.engine, client.settings.home).labels(mv.name)
@@ -307,6 +319,24 @@ def _performance(
                     list(classes) if classes is not None else None,
                 )
     return actual, estimated
+
+
+def _target_performance(predictor: Any, frame: pd.DataFrame, columns: list[str], target: str) -> Performance:
+    """Actual performance of an explicit frame that carries its outcomes in ``target``."""
+    from modelport.monitoring.performance import performance
+
+    labelled = frame[frame[target].notna()]
+    data = labelled[columns]
+    proba = None
+    if predictor.task == "classifier":
+        proba = np.asarray(predictor.predict_proba(data))
+        classes = list(predictor.classes)
+        y_pred = np.asarray(classes, dtype=object)[proba.argmax(axis=1)] if len(proba) else np.array([])
+        y_pred = pd.Series(y_pred).infer_objects().to_numpy()
+    else:
+        classes, y_pred = None, np.asarray(predictor.predict(data))
+    y_true = _like(labelled[target], classes)
+    return performance(predictor.task or "regressor", y_true, y_pred, proba, classes)
 
 
 def _like(labels: pd.Series, classes: Sequence[Any] | None) -> np.ndarray:
