@@ -1,8 +1,9 @@
 """Batch scoring, Parquet to Parquet: modelport's engine against hand-written peers and the compute limit.
 
 Run with ``make bench`` (or ``cd benchmarks && ../.venv/bin/python bench_batch.py``). Sizes come from
-``BENCH_BATCH_SIZES`` (default ``1000000,5000000``; e.g. ``1000000,10000000``); the batch sizes
-tried for modelport's local engine from ``BENCH_BATCH_MP_SIZES`` (default ``16384,65536,262144``).
+``BENCH_BATCH_SIZES`` (default ``1000000,10000000``: ~10 minutes on 2 cores; ``1000000`` alone ~3);
+the batch sizes tried for modelport's local engine from ``BENCH_BATCH_MP_SIZES`` (default
+``16384,65536,262144``).
 
 The input is the credit demo data (``modelport_examples.credit``) with a unique ``application_id``
 key and an ``updated_at`` watermark, written file by file (1M rows per file, row groups of 64k)
@@ -64,7 +65,7 @@ MODEL = "credit"
 
 
 def main() -> None:
-    sizes = [int(s) for s in os.environ.get("BENCH_BATCH_SIZES", "1000000,5000000").split(",") if s]
+    sizes = [int(s) for s in os.environ.get("BENCH_BATCH_SIZES", "1000000,10000000").split(",") if s]
     mp_sizes = [int(s) for s in os.environ.get("BENCH_BATCH_MP_SIZES", "16384,65536,262144").split(",") if s]
     if CHUNK not in mp_sizes:
         mp_sizes.append(CHUNK)
