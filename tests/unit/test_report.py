@@ -312,8 +312,9 @@ def test_many_categories_fold_into_other() -> None:
     result = make_result()
     result.columns = [col]
     html = render_html(result.to_dict(), [])
-    chart = re.search(r'<svg class="chart dist".*?data-column="city".*?</svg>', html, re.S)
-    assert chart and "other (41)" in chart.group(0)
+    chart = re.search(r'<svg class="chart dist"[^>]*data-column="city".*?</svg>', html, re.S)
+    assert chart and "other (37)" in chart.group(0)  # 23 largest shown, 37 folded
+    assert ">c0<" in chart.group(0) and ">c59<" in chart.group(0)  # largest in ref, in cur
 
 
 def test_size_for_twenty_columns() -> None:
@@ -321,3 +322,46 @@ def test_size_for_twenty_columns() -> None:
     assert len(result.columns) >= 20
     html = render_html(result.to_dict(), make_timeline(30))
     assert len(html.encode()) < 300_000, len(html.encode())
+
+
+def test_shares_as_the_drift_module_writes_them() -> None:
+    """Histograms of shares (20 bins, top 20 categories + "other") are drawn as they are."""
+    result = make_result()
+    edges = [float(i) for i in range(21)]
+    result.columns[0].histogram = Histogram(
+        reference=[0.05] * 20, current=[0.1] * 10 + [0.0] * 10, edges=edges
+    )
+    cats = [f"k{i}" for i in range(20)] + ["other"]
+    result.columns[3].histogram = Histogram(reference=[1 / 21] * 21, current=[1 / 21] * 21, categories=cats)
+    html = render_html(result.to_dict(), [])
+    chart = re.search(r'<svg class="chart dist"[^>]*data-column="income".*?</svg>', html, re.S)
+    assert chart and "[0, 1): reference 5.0%, current 10.0%" in chart.group(0)
+    assert "[19, 20]: reference 5.0%, current 0.0%" in chart.group(0)  # the last bin is closed
+    chart = re.search(r'<svg class="chart dist"[^>]*data-column="region".*?</svg>', html, re.S)
+    assert chart and ">other<" in chart.group(0) and "other (" not in chart.group(0)
+
+
+def test_versions_side_by_side_get_a_line_each() -> None:
+    timeline = []
+    for day in range(1, 5):
+        for version, share in ((3, 0.1), (4, 0.6)):
+            timeline.append(
+                {
+                    "window_start": f"2024-05-0{day}T00:00:00+00:00",
+                    "window_end": f"2024-05-0{day + 1}T00:00:00+00:00",
+                    "version": version,
+                    "drift_share": share,
+                    "dataset_drift": share >= 0.5,
+                    "metrics": {"rmse": 1234.5 * version},
+                    "estimated_metrics": {},
+                    "events": [],
+                }
+            )
+    html = render_html(make_result().to_dict(), timeline)
+    drift = re.search(r'<svg class="chart timeline drift-timeline".*?</svg>', html, re.S)
+    assert drift and ">v3<" in drift.group(0) and ">v4<" in drift.group(0)
+    assert drift.group(0).count('<path d="M') == 2  # one line per version, not a zigzag
+    assert 'class="ver"' not in drift.group(0)
+    assert "one line per model version" in html
+    metric = re.search(r'<svg class="chart timeline metric-timeline".*?</svg>', html, re.S)
+    assert metric and ">v3 actual<" in metric.group(0) and "3,703.5" in metric.group(0)

@@ -27,7 +27,7 @@ DRIFT_COLOR = "#c9302c"
 OK_COLOR = "#2b8a3e"
 WARN_COLOR = "#b7791f"
 METRIC_COLORS = ("#3b6fb6", "#8e44ad", "#16a085", "#c0392b", "#d35400", "#2c3e50")
-MAX_CATEGORIES = 20  # categorical charts show the largest ones and fold the rest into "other"
+MAX_CATEGORIES = 24  # categorical charts show the largest ones and fold the rest into "other"
 
 
 # --- formatting --------------------------------------------------------------------------------------
@@ -64,6 +64,8 @@ def _fmt(value: Any) -> str:
         return "0"
     if abs(f) < 1e-3 or abs(f) >= 1e6:
         return f"{f:.2e}"
+    if abs(f) >= 1e3:
+        return f"{f:,.1f}".removesuffix(".0")
     return f"{f:.4g}"
 
 
@@ -167,22 +169,34 @@ def _svg_open(width: int, height: int, css_class: str, label: str, extra: str = 
     )
 
 
-def _legend(x: float, y: float, items: Sequence[tuple[str, str, bool]]) -> str:
-    """Swatches (label, color, dashed) in a row from (x, y)."""
+def _legend(x0: float, y0: float, items: Sequence[tuple[str, str, bool]], max_x: float) -> tuple[str, int]:
+    """Swatches (label, color, dashed) in rows from (x0, y0), wrapped before ``max_x``: (svg, rows)."""
     out = []
+    x, y, rows = x0, y0, 1
     for label, color, dashed in items:
+        dx = 22.0 if dashed else 14.0
+        w = dx + 6.5 * len(label) + 14
+        if x > x0 and x + w > max_x:
+            x, y, rows = x0, y + 16, rows + 1
         if dashed:
             out.append(
                 f'<line x1="{x:.1f}" y1="{y - 4:.1f}" x2="{x + 18:.1f}" y2="{y - 4:.1f}" stroke="{color}" '
                 'stroke-width="2" stroke-dasharray="5 3"/>'
             )
-            dx = 22.0
         else:
             out.append(f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="10" height="10" rx="2" fill="{color}"/>')
-            dx = 14.0
         out.append(f'<text x="{x + dx:.1f}" y="{y:.1f}" class="lg">{_e(label)}</text>')
-        x += dx + 7 * len(label) + 16
-    return "".join(out)
+        x += w
+    return "".join(out), rows
+
+
+def _as_shares(values: list[float]) -> list[float]:
+    """Counts become shares of their sum; values that already are shares (each <= 1, summing to
+    at most 1, as modelport.monitoring.drift writes them) are kept as they are."""
+    total = sum(values)
+    if total <= 1 + 1e-6 and all(0 <= v <= 1 for v in values):
+        return values
+    return [v / total if total > 0 else 0.0 for v in values]
 
 
 def _bars(hist: dict[str, Any]) -> tuple[list[str], list[str], list[float], list[float], bool]:
@@ -192,9 +206,7 @@ def _bars(hist: dict[str, Any]) -> tuple[list[str], list[str], list[float], list
     n = max(len(ref), len(cur))
     ref += [0.0] * (n - len(ref))
     cur += [0.0] * (n - len(cur))
-    rs, cs = sum(ref), sum(cur)
-    ref_s = [v / rs if rs > 0 else 0.0 for v in ref]
-    cur_s = [v / cs if cs > 0 else 0.0 for v in cur]
+    ref_s, cur_s = _as_shares(ref), _as_shares(cur)
     edges = hist.get("edges")
     cats = hist.get("categories")
     if cats is not None:
@@ -210,7 +222,7 @@ def _bars(hist: dict[str, Any]) -> tuple[list[str], list[str], list[float], list
         return labels, labels, ref_s, cur_s, False
     if edges is not None and len(edges) == n + 1:
         labels = [_short(v) for v in edges]
-        titles = [f"{'(' if i else '['}{_fmt(edges[i])}, {_fmt(edges[i + 1])}]" for i in range(n)]
+        titles = [f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])}{']' if i == n - 1 else ')'}" for i in range(n)]
         return labels, titles, ref_s, cur_s, True
     labels = [f"bin {i + 1}" for i in range(n)]
     return labels, labels, ref_s, cur_s, False
@@ -267,7 +279,8 @@ def _bar_chart(col: dict[str, Any], index: int) -> str:
                 (f"reference (n={_int(col.get('reference_count'))})", REF_COLOR, False),
                 (f"current (n={_int(col.get('current_count'))})", CUR_COLOR, False),
             ],
-        )
+            width - right,
+        )[0]
     )
     for v in yticks:  # grid and y ticks
         y = top + ph - ph * v / ymax
@@ -351,10 +364,19 @@ def _line_chart(
     threshold: float | None = None,
     point_colors: Sequence[str] | None = None,
     versions: Sequence[Any] = (),
+    version_marks: bool = True,
+    connect: bool = False,
     events: Sequence[Sequence[str]] = (),
 ) -> str:
-    """Lines over time: ``series`` is (name, values with None gaps, color, dashed)."""
-    width, height, left, right, top, bottom = 600, 260, 56, 20, 30, 46
+    """Lines over time: ``series`` is (name, values aligned with ``xs``, color, dashed); a None is
+    a gap in the line, or skipped when ``connect`` (series that only have some of the windows)."""
+    width, right, left, bottom = 600, 20, 56, 46
+    legend: list[tuple[str, str, bool]] = [(name, color, dashed) for name, _, color, dashed in series]
+    if threshold is not None:
+        legend.append((f"threshold {_pct(threshold, 0)}", DRIFT_COLOR, True))
+    legend_svg, rows = _legend(left, 16, legend, width - right)
+    top = 14 + 16 * rows
+    height = top + 184 + bottom
     pw, ph = width - left - right, height - top - bottom
     lo, hi, yticks = _nice_scale(*y_range, intervals=4)
     x_lo, x_hi = min(xs), max(xs)
@@ -365,10 +387,7 @@ def _line_chart(
     def py(v: float) -> float:
         return top + ph - ph * (min(max(v, lo), hi) - lo) / (hi - lo)
 
-    legend: list[tuple[str, str, bool]] = [(name, color, dashed) for name, _, color, dashed in series]
-    if threshold is not None:
-        legend.append((f"threshold {_pct(threshold, 0)}", DRIFT_COLOR, True))
-    out = [_svg_open(width, height, f"chart {css_class}", label), _legend(left, 16, legend)]
+    out = [_svg_open(width, height, f"chart {css_class}", label), legend_svg]
     for v in yticks:
         y = py(v)
         out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" class="grid"/>')
@@ -378,10 +397,11 @@ def _line_chart(
     base = top + ph
     out.append(f'<line x1="{left}" y1="{base}" x2="{left + pw}" y2="{base}" class="axis"/>')
     n = len(xs)
-    step = max(1, math.ceil(n / 6))
-    ticks = list(range(0, n, step))
-    if ticks[-1] != n - 1:  # the last window is always labelled
-        ticks[-1 if len(ticks) > 1 else len(ticks) :] = [n - 1]
+    distinct = list({x: i for i, x in reversed(list(enumerate(xs)))}.values())  # first index per x
+    step = max(1, math.ceil(len(distinct) / 6))
+    ticks = distinct[::step]
+    if ticks[-1] != distinct[-1]:  # the last window is always labelled
+        ticks[-1 if len(ticks) > 1 else len(ticks) :] = [distinct[-1]]
     for i in ticks:
         x = px(xs[i])
         half = 3.0 * len(xlabels[i])  # about half the label's width at 10px: kept inside the chart
@@ -398,7 +418,7 @@ def _line_chart(
         f'<text class="ax" text-anchor="middle" transform="translate(13,{top + ph / 2:.1f}) rotate(-90)">'
         f"{_e(y_title)}</text>"
     )
-    for i in range(1, len(versions)):  # a new model version from this window on
+    for i in range(1, len(versions) if version_marks else 0):  # a new model version from here on
         if versions[i] != versions[i - 1]:
             x = (px(xs[i - 1]) + px(xs[i])) / 2
             out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{base}" class="ver"/>')
@@ -414,7 +434,7 @@ def _line_chart(
         pen = False
         for xv, yv in zip(xs, values, strict=False):
             if yv is None:
-                pen = False
+                pen = pen and connect
                 continue
             path.append(f"{'L' if pen else 'M'}{px(xv):.1f} {py(yv):.1f}")
             pen = True
@@ -573,7 +593,7 @@ def _columns_table(r: dict[str, Any]) -> str:
         '<section id="columns"><h2>Columns</h2><p class="muted">p-value tests (ks, chisquare, z) flag drift '
         "when the p-value is below the threshold, distances (wasserstein, jensenshannon, psi) when the "
         "distance reaches it. Click a header to sort.</p>"
-        f"{head}{pred_body}<tbody>{rows}</tbody></table></section>"
+        f'<div class="tw">{head}{pred_body}<tbody>{rows}</tbody></table></div></section>'
     )
 
 
@@ -618,9 +638,10 @@ def _quality(r: dict[str, Any]) -> str:
         for q in sorted(quality, key=lambda q: order.get(str(q.get("severity")), 2))
     )
     return (
-        '<section id="quality"><h2>Data quality</h2><table class="sortable" id="quality-table"><thead><tr>'
+        '<section id="quality"><h2>Data quality</h2><div class="tw">'
+        '<table class="sortable" id="quality-table"><thead><tr>'
         "<th>Severity</th><th>Column</th><th>Check</th><th>Message</th><th>Current</th><th>Reference</th>"
-        f"</tr></thead><tbody>{rows}</tbody></table></section>"
+        f"</tr></thead><tbody>{rows}</tbody></table></div></section>"
     )
 
 
@@ -649,6 +670,24 @@ def _timelines(r: dict[str, Any], timeline: list[dict[str, Any]]) -> str:
     events = [[str(e) for e in (t.get("events") or [])] for t in points]
     thr = _finite(r.get("drift_share_threshold"))
     shares = [_finite(t.get("drift_share")) for t in points]
+    # Versions monitored side by side (canary, shadow) get a line each; otherwise one line with a
+    # marker where a new version took over.
+    vkeys = list(dict.fromkeys(str(v) for v in versions))
+    split = len(vkeys) > 1 and len(set(xs)) < len(xs)
+
+    def per_version(
+        values: list[float | None], name: str, color: str, dashed: bool
+    ) -> list[tuple[str, Sequence[float | None], str, bool]]:
+        if not split:
+            return [(name, values, color, dashed)] if any(v is not None for v in values) else []
+        out: list[tuple[str, Sequence[float | None], str, bool]] = []
+        for j, key in enumerate(vkeys):
+            mine = [v if str(versions[i]) == key else None for i, v in enumerate(values)]
+            if any(v is not None for v in mine):
+                suffix = " estimated" if dashed else (" actual" if name.endswith("(actual)") else "")
+                out.append((f"v{key}{suffix}", mine, METRIC_COLORS[j % len(METRIC_COLORS)], dashed))
+        return out
+
     parts = [head, '<div class="tl-grid"><div class="chart-wrap"><h3>Drift share</h3>']
     parts.append(
         _line_chart(
@@ -656,20 +695,26 @@ def _timelines(r: dict[str, Any], timeline: list[dict[str, Any]]) -> str:
             label="Share of drifted columns per window",
             xs=xs,
             xlabels=xlabels,
-            series=[("share of drifted columns", shares, "#3b6fb6", False)],
+            series=per_version(shares, "share of drifted columns", METRIC_COLORS[0], False),
             y_range=(0.0, 1.0),
             y_fmt=_tick_pct,
             y_title="drifted columns",
             threshold=thr,
             point_colors=[DRIFT_COLOR if t.get("dataset_drift") else OK_COLOR for t in points],
             versions=versions,
+            version_marks=not split,
+            connect=split,
             events=events,
         )
     )
     parts.append(
         '<p class="muted small">Points: red = dataset drift, green = none; '
-        "dotted verticals: a new model version; "
-        "◆: events.</p></div>"
+        + (
+            "one line per model version (monitored side by side); "
+            if split
+            else "dotted verticals: a new model version; "
+        )
+        + "◆: events.</p></div>"
     )
     names: list[str] = []
     for t in points:
@@ -684,11 +729,8 @@ def _timelines(r: dict[str, Any], timeline: list[dict[str, Any]]) -> str:
         if not values:
             continue
         color = METRIC_COLORS[m_i % len(METRIC_COLORS)]
-        series: list[tuple[str, Sequence[float | None], str, bool]] = []
-        if any(v is not None for v in actual):
-            series.append((f"{name} (actual)", actual, color, False))
-        if any(v is not None for v in est):
-            series.append((f"{name} (estimated)", est, color, True))
+        series = per_version(actual, f"{name} (actual)", color, False)
+        series += per_version(est, f"{name} (estimated)", color, True)
         parts.append(f'<div class="chart-wrap"><h3>Performance: {_e(name)}</h3>')
         parts.append(
             _line_chart(
@@ -701,6 +743,8 @@ def _timelines(r: dict[str, Any], timeline: list[dict[str, Any]]) -> str:
                 y_fmt=_fmt,
                 y_title=name,
                 versions=versions,
+                version_marks=not split,
+                connect=split,
                 events=events,
             )
         )
@@ -764,7 +808,7 @@ td.name a{color:inherit}
 .pill{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;font-weight:600;color:#fff}
 .pill.bad{background:var(--bad)}.pill.good{background:var(--good)}.pill.wrn{background:var(--warn)}
 .pill.pred{background:#f0b429;color:#3d2c00}.pill.est{background:#7e57c2}.pill.act{background:#3b6fb6}
-.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(460px,1fr));gap:12px}
+.grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(460px,100%),1fr));gap:12px}
 .dist-card{background:#fff;border:1px solid var(--line);border-radius:8px;padding:10px 12px}
 .dist-card.drifted{border-top:3px solid var(--bad)}.dist-card.pred{background:#fffdf5}
 .dh{margin-bottom:4px}.cn{font-weight:600;margin-right:6px}
@@ -775,7 +819,8 @@ svg text{font-family:inherit}svg .tk{font-size:10px;fill:#52606d}svg .ax{font-si
 svg .lg{font-size:11px;fill:#1f2933}svg .ver{stroke:#7e57c2;stroke-dasharray:2 3}
 svg .vl{font-size:10px;fill:#7e57c2}
 svg .ev{fill:#f0b429;stroke:#8d6e00}
-.tl-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(520px,1fr));gap:12px}
+.tw{overflow-x:auto}
+.tl-grid{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(520px,100%),1fr));gap:12px}
 svg.timeline,svg.dist{width:100%}
 .chart-wrap{background:#fff;border:1px solid var(--line);border-radius:8px;
  padding:8px 14px;}
