@@ -44,9 +44,7 @@ class Admission:
             pairs = zip(frame[str(self.key)].astype(str), wm.map(wm_text), strict=True)
             fresh = np.fromiter((p not in self.seen for p in pairs), bool, len(frame))
             frame, wm = frame[fresh], wm[fresh]
-        frame = frame.copy()
-        frame["__wm"] = wm
-        return frame
+        return frame.assign(__wm=wm)  # copy-on-write: no copy of the data
 
 
 class Scorer:
@@ -58,6 +56,8 @@ class Scorer:
         self.job, self.predictor, self.run_id, self.text = job, predictor, run_id, text
         self.enricher = enricher
         self.logger: Any = None  # a PredictionLogger when the run logs a sample of its rows
+        self._labels: np.ndarray = np.empty(0)
+        self._proba: np.ndarray | None = None
         self._rng = np.random.default_rng()
         self.mv = predictor.model_version
         self.classes = predictor.classes
@@ -84,7 +84,7 @@ class Scorer:
         return self.output(scored), wm, rejected
 
     def score(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(scored rows with ``__pred`` / ``__proba``, rejected rows with ``reject_reason``)."""
+        """(scored rows, rejected rows with ``reject_reason``); predictions in ``_labels``/``_proba``."""
         if self.text and len(frame):
             frame = self._type_text(frame)
         labels: list[np.ndarray] = []
@@ -95,9 +95,8 @@ class Scorer:
             labels.append(lab)
             if proba is not None:
                 probas.append(proba)
-        scored = pd.concat(kept) if kept else frame.iloc[:0]
-        scored = scored.copy()
-        scored["__pred"] = list(np.concatenate(labels)) if labels else []
+        scored = (pd.concat(kept) if len(kept) > 1 else kept[0]) if kept else frame.iloc[:0]
+        self._labels = np.concatenate(labels) if labels else np.empty(0)
         proba_all = np.concatenate(probas) if probas else None
         self._proba = proba_all
         if self.logger is not None and len(scored):
@@ -116,7 +115,7 @@ class Scorer:
         if not len(picked):
             return
         batch = self.predictor.prepare(scored.iloc[picked][self.names])
-        labels = np.asarray(scored["__pred"].tolist())[picked]
+        labels = self._labels[picked]
         keys = scored[self.job.key].astype(str).to_numpy()[picked] if self.job.key else None
         for j, i in enumerate(picked):
             row = batch.rows(j, j + 1)
@@ -193,7 +192,7 @@ class Scorer:
         for col in job.passthrough:
             if col != job.key:
                 data[col] = scored[col].to_numpy()
-        data["prediction"] = np.asarray(scored["__pred"].tolist())
+        data["prediction"] = self._labels
         if self._proba is not None and self.classes is not None:
             for i, cls in enumerate(self.classes):
                 data[f"proba_{cls}"] = self._proba[:, i]

@@ -116,24 +116,21 @@ class FileSource:
     def _parquet(
         self, paths: Sequence[str], columns: Sequence[str], bounds: Bounds | None
     ) -> Iterator[pd.DataFrame]:
-        import pyarrow as pa
-        import pyarrow.dataset as ds
+        """File by file, row group by row group: memory stays flat however many files there are
+        (a dataset scanner reads ahead across files). Row groups whose watermark statistics lie
+        wholly outside ``bounds`` are skipped unread; the exact filter runs on each chunk later."""
+        import pyarrow.parquet as pq
 
-        dataset = ds.dataset(list(paths), format="parquet", filesystem=self.fs)
-        expr = None
-        if bounds is not None:
-            field = ds.field(bounds.column)
-            wm_type = dataset.schema.field(bounds.column).type
-            for value, op in ((bounds.lower, "gt"), (bounds.upper, "le")):
-                if value is None:
+        for path in paths:
+            with self.fs.open(path, "rb") as f:
+                pf = pq.ParquetFile(f)
+                groups = _row_groups(pf, bounds)
+                if not groups:
                     continue
-                scalar = pa.scalar(_arrow_value(value, wm_type), type=wm_type)
-                term = field > scalar if op == "gt" else field <= scalar
-                expr = term if expr is None else expr & term
-        scanner = dataset.scanner(columns=list(columns), filter=expr, batch_size=self.batch_size)
-        for batch in scanner.to_batches():
-            if batch.num_rows:
-                yield batch.to_pandas()
+                names = [c for c in columns if c in pf.schema_arrow.names]
+                for batch in pf.iter_batches(batch_size=self.batch_size, row_groups=groups, columns=names):
+                    if batch.num_rows:
+                        yield batch.to_pandas()
 
     def _text_chunks(self, path: str, size: int) -> Iterator[pd.DataFrame]:
         options = dict(self.spec.options)
@@ -221,6 +218,41 @@ class SqlSource:
         self.engine.dispose()
 
 
+def _row_groups(pf: Any, bounds: Bounds | None) -> list[int]:
+    """Row groups that may hold rows inside ``bounds`` (all of them without usable statistics)."""
+    groups = list(range(pf.metadata.num_row_groups))
+    if bounds is None or (bounds.lower is None and bounds.upper is None):
+        return groups
+    try:
+        arrow_type = pf.schema_arrow.field(bounds.column).type
+        leaf = pf.metadata.schema.names.index(bounds.column)
+    except (KeyError, ValueError):
+        return groups
+    keep = []
+    for g in groups:
+        stats = pf.metadata.row_group(g).column(leaf).statistics
+        if stats is None or not stats.has_min_max:
+            keep.append(g)
+            continue
+        lo, hi = _comparable(stats.min, arrow_type), _comparable(stats.max, arrow_type)
+        if bounds.lower is not None and hi <= _comparable(bounds.lower, arrow_type):
+            continue
+        if bounds.upper is not None and lo > _comparable(bounds.upper, arrow_type):
+            continue
+        keep.append(g)
+    return keep
+
+
+def _comparable(value: Any, arrow_type: Any) -> Any:
+    """Statistics and bounds on one scale (timestamps as UTC pandas Timestamps)."""
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(arrow_type) or isinstance(value, datetime | pd.Timestamp):
+        ts = pd.Timestamp(value)
+        return ts.tz_convert("UTC") if ts.tzinfo else ts.tz_localize("UTC")
+    return value
+
+
 def _mtime(info: dict[str, Any]) -> str:
     value = info.get("mtime") or info.get("LastModified") or info.get("last_modified") or info.get("created")
     if isinstance(value, datetime):
@@ -228,15 +260,6 @@ def _mtime(info: dict[str, Any]) -> str:
     if isinstance(value, int | float):
         return datetime.fromtimestamp(value, UTC).isoformat()
     return str(value or "")
-
-
-def _arrow_value(value: Any, arrow_type: Any) -> Any:
-    import pyarrow as pa
-
-    if pa.types.is_timestamp(arrow_type) and isinstance(value, pd.Timestamp):
-        ts = value.tz_convert("UTC") if value.tzinfo else value.tz_localize("UTC")
-        return ts.tz_localize(None) if arrow_type.tz is None else ts
-    return value
 
 
 def _db_value(value: Any) -> Any:

@@ -230,9 +230,18 @@ def _text(col: np.ndarray) -> np.ndarray:
     """
     if col.dtype.kind != "O":
         return col.astype(object)
-    if all(isinstance(v, str) for v in col):
+    try:  # one C loop; validation already made every other value a string
+        from pandas import isna
+    except ImportError:  # the edge bundle's runtime: numpy and onnxruntime only
+        if all(isinstance(v, str) for v in col):
+            return col
+        return np.array([v if isinstance(v, str) else "" for v in col], dtype=object)
+    missing = isna(col)
+    if not missing.any():
         return col
-    return np.array([v if isinstance(v, str) else "" for v in col], dtype=object)
+    out = col.copy()
+    out[missing] = ""
+    return out
 
 
 class _Loaded:
