@@ -27,6 +27,8 @@ demo: env
 
 test: env
 	@pg_isready -q -h 127.0.0.1 -p 5432 || pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql) main start || true
+	@command -v chromium >/dev/null || (export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq chromium \
+		|| (apt-get update -qq && apt-get install -y -qq chromium)) >/dev/null  # the report's browser test
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 	$(MAKE) --no-print-directory test-feast
 
