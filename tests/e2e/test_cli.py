@@ -221,6 +221,11 @@ def test_demo_in_process_registers_the_next_version(home: Path) -> None:
     runs = second["batch"]["runs"]  # the second demo starts the job afresh: 2,000 rows, then the 500 new
     assert [r["rows_out"] for r in runs] == [2000, 500] and second["batch"]["output_rows"] == 2500
     assert runs[1]["watermark_before"] == runs[0]["watermark_after"]
+    watched = second["monitoring"]  # a calm week, then drift with outcomes that show it
+    assert not watched["calm"]["dataset_drift"] and "annual_income" in watched["drifted"]["drifted_columns"]
+    before = watched["calm"]["performance"]["metrics"]["roc_auc"]
+    assert watched["drifted"]["performance"]["metrics"]["roc_auc"] < before - 0.05
+    assert Path(watched["report"]).read_text().count("<svg") > 10
 
 
 def _script(command: str, home: Path) -> subprocess.CompletedProcess[str]:

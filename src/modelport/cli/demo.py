@@ -166,8 +166,34 @@ def demo(
         time.perf_counter() - t0,
     )
 
+    from modelport.cli.demo_monitor import calm_then_drift
+
+    t0 = time.perf_counter()
+    watched = calm_then_drift(home, f"{MODEL}@{ALIAS}", seed)
+    before, after = watched["before"], watched["after"]
+    auc_before = (
+        before.performance.metrics.get("roc_auc", float("nan")) if before.performance else float("nan")
+    )
+    auc_after = after.performance.metrics.get("roc_auc", float("nan")) if after.performance else float("nan")
+    new_purposes = [q.message for q in after.quality if q.check == "new_category"]
+    verdict = "DATASET DRIFT" if after.dataset_drift else "drift"
+    drifted_cols = ", ".join(after.drifted_columns) or "none"
+    say.step(
+        "Monitored production: a calm week, then drift",
+        f"calm: {before.drift_share:.0%} of columns drifted, AUC {auc_before:.3f} · drifted: "
+        f"{verdict} in {drifted_cols}"
+        f"{' · ' + new_purposes[0] if new_purposes else ''} · labels arrived: AUC {auc_before:.3f} → "
+        f"{auc_after:.3f} · report {watched['report']}",
+        time.perf_counter() - t0,
+    )
+
     if as_json:
         summary = _summary(mv, auc, seed, rows, previous, home, new, p_default, decisions, new_file)
+        summary["monitoring"] = {
+            "calm": before.to_dict(),
+            "drifted": after.to_dict(),
+            "report": str(watched["report"]),
+        }
         summary["batch"] = {
             "job": str(batch["job"]),
             "runs": [r.to_dict() for r in batch["runs"]],
@@ -187,6 +213,7 @@ def demo(
         f"modelport predict {MODEL}@{ALIAS} --input {escape(str(new_file))} --output scored.parquet",
         f"modelport serve {MODEL}@{ALIAS} --port 8080",
         f"modelport batch run {escape(str(batch['job']))} && modelport batch history {JOB}",
+        f"open {escape(str(watched['report']))}   # the monitoring report",
         f'python: mp.load("{MODEL}@{ALIAS}").predict_proba(df)',
         *([f"python {escape(str(bundle))}/run.py --input new.csv --output scored.csv"] if bundle else []),
     ):
