@@ -150,3 +150,43 @@ def test_explicit_frames_and_no_false_drift(served: dict[str, Any]) -> None:
     assert res.dataset_drift is False or "income" in res.drifted_columns
     assert next(c for c in res.columns if c.column == "debt_ratio").test == "psi"
     assert "income" in res.drifted_columns
+
+
+def test_cli_monitor_run_report_and_labels(served: dict[str, Any], tmp_path: Path) -> None:
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from modelport.cli import app
+
+    def ok(command: str) -> str:
+        result = CliRunner().invoke(app, shlex.split(command))
+        assert result.exit_code == 0, result.output
+        return result.stdout
+
+    stable, y = loan_frame(200, seed=31)
+    ids = send(served["client"], stable, "cli")
+    wait_logged(200)
+    labels = tmp_path / "labels.csv"
+    pd.DataFrame({"request_id": ids, "defaulted": y}).to_csv(labels, index=False)
+    assert (
+        json.loads(ok(f"labels add credit {labels} --key request_id --label defaulted --json"))["labels"]
+        == 200
+    )
+    job = tmp_path / "credit-monitor.yaml"
+    job.write_text(
+        "kind: monitor\nname: credit-monitor\nmodel: credit@production\nwindow: 1h\nschedule: '0 * * * *'\n"
+        "tests: {debt_ratio: psi}\n"
+    )
+    (run,) = json.loads(ok(f"monitor run {job} --json"))
+    assert run["performance"]["labelled_rows"] == 200 and run["current_rows"] == 200
+    assert next(c for c in run["columns"] if c["column"] == "debt_ratio")["test"] == "psi"
+    report = tmp_path / "r.html"
+    out = json.loads(ok(f"monitor report credit@production --output {report} --json"))
+    assert report.is_file() and out["report"] == str(report) and len(out["timeline"]) == 1
+    # the scheduler runs monitoring job files too (modelport monitor run FILE in a subprocess)
+    from modelport.batch.scheduler import Scheduler
+
+    (scheduled,) = Scheduler(tmp_path).run_once()
+    assert (scheduled.kind, scheduled.exit_code) == ("monitor", 0)
+    assert len(timeline("credit")) == 2
