@@ -24,12 +24,14 @@ def register(
     flavor: str | None = None,
     parent: str | None = None,
     flavor_options: dict[str, Any] | None = None,
+    lineage: dict[str, Any] | None = None,
 ) -> ModelVersion:
     """Register ``model`` as the next version of ``name``.
 
     ``sample`` (training rows) gives the signature and becomes the monitoring reference.
     ``flavor`` forces a framework instead of detecting it; ``flavor_options`` go to that
     flavor's ``save`` (e.g. ``{"task": "classifier", "classes": [...]}`` for PyTorch).
+    ``lineage`` adds to the recorded lineage (e.g. the training data window and trigger).
 
     >>> mv = mp.register(pipe, "credit", sample=X_train, metrics={"auc": 0.91},
     ...                  tags={"team": "risk"}, alias="production")   # doctest: +SKIP
@@ -48,6 +50,7 @@ def register(
         flavor=flavor,
         parent=parent,
         flavor_options=flavor_options,
+        lineage=lineage,
     )
 
 

@@ -64,6 +64,7 @@ class Registry:
         parent: str | None = None,
         flavor_options: dict[str, Any] | None = None,
         reference_rows: int = REFERENCE_ROWS,
+        lineage: dict[str, Any] | None = None,
     ) -> ModelVersion:
         check_name(name)
         if alias is not None:
@@ -113,6 +114,7 @@ class Registry:
                     "training_rows": batch.n_rows if batch is not None else None,
                     "git": git_info(caller_dir()),
                     "parent": parent_ref,
+                    **(lineage or {}),  # e.g. a retraining's data window, trigger and code reference
                 },
                 "reference": reference,
             }

@@ -58,3 +58,23 @@ def _current(name: str, alias: str) -> int | None:
         return mp.get(f"{name}@{alias}").version
     except (AliasNotFound, InvalidReference):  # set_alias gives the precise message
         return None
+
+
+@app.command("rollback")
+def rollback(
+    name: Annotated[str, typer.Argument(help="The model name.")],
+    alias: Annotated[str, typer.Argument(help="The alias, e.g. production.")],
+    as_json: JsonOption = False,
+) -> None:
+    """Point NAME@ALIAS back at the version it pointed at before its last move (audited).
+
+    Example: modelport alias rollback credit production
+    """
+    from modelport.retraining.loop import rollback as roll_back
+
+    current = _current(name, alias)
+    mv = roll_back(name, alias)
+    if as_json:
+        print_json({"name": name, "alias": alias, "version": mv.version, "previous_version": current})
+        return
+    console().print(f"[green]✓[/] [cyan]{name}@{alias}[/] → [bold]{mv.ref}[/] (was {name}:{current})")

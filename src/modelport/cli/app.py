@@ -25,6 +25,7 @@ from modelport.cli import (
     monitor,
     predict,
     register,
+    retrain,
     scheduler,
     serve,
 )
@@ -85,6 +86,7 @@ app.add_typer(alias.app, name="alias")
 app.add_typer(batch.app, name="batch")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(monitor.labels_app, name="labels")
+app.add_typer(retrain.app, name="retrain")
 app.command("register")(register.register)
 app.command("predict")(predict.predict)
 app.command("compile")(compile.compile_command)

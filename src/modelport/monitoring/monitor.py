@@ -141,9 +141,15 @@ def log_labels(
 def timeline(model: str, client: Any = None) -> list[dict[str, Any]]:
     """Every stored window of ``model``: drift share, dataset drift, metrics (actual and estimated)."""
     from modelport.refs import ModelRef
+    from modelport.retraining.audit import events as audit_events
 
-    out = []
-    for r in store_for(client).results(ModelRef.parse(model).name):
+    name = ModelRef.parse(model).name
+    c = _client(client)
+    trail = [
+        e for e in audit_events(c.meta.engine, name) if e["kind"] in ("promotion", "rollback", "failure")
+    ]
+    out: list[dict[str, Any]] = []
+    for r in store_for(c).results(name):
         out.append(
             {
                 "window_start": r.window_start,
@@ -158,6 +164,11 @@ def timeline(model: str, client: Any = None) -> list[dict[str, Any]]:
                 "events": [],
             }
         )
+    for e in trail:  # each retraining event goes to the first window that ends after it
+        at = e["at"]
+        target = next((w for w in out if w["window_end"] and w["window_end"] >= at), out[-1] if out else None)
+        if target is not None:
+            target["events"].append(f"{e['kind']}: {e['summary']}")
     return out
 
 

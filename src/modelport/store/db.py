@@ -185,6 +185,17 @@ alerts = Table(  # one row per (model, rule): an incident is open while its rule
     Column("detail", Text, nullable=False, default=""),
 )
 
+retrain_events = Table(  # the retraining audit trail: checks, runs, decisions, promotions, rollbacks
+    "mp_retrain_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("summary", Text, nullable=False),
+    Column("details", JSON, nullable=False),
+)
+
 locks = Table(
     "mp_locks",
     metadata,

@@ -34,11 +34,16 @@ def _0004_monitoring(conn: Connection) -> None:
     db.metadata.create_all(conn, tables=[db.monitor_results, db.alerts], checkfirst=True)
 
 
+def _0005_retraining(conn: Connection) -> None:
+    db.metadata.create_all(conn, tables=[db.retrain_events], checkfirst=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _0001_initial),
     ("0002_compiled_twins", _0002_compiled),
     ("0003_batch_jobs", _0003_batch),
     ("0004_monitoring", _0004_monitoring),
+    ("0005_retraining", _0005_retraining),
 ]
 
 
