@@ -65,7 +65,7 @@ format: env
 bench: env
 	command -v wrk >/dev/null || (apt-get install -y wrk || sudo apt-get install -y wrk)
 	cd benchmarks && ../$(BIN)/python bench_inprocess.py && ../$(BIN)/python bench_compiled.py \
-		&& ../$(BIN)/python bench_serving.py && ../$(BIN)/python bench_batch.py
+		&& ../$(BIN)/python bench_serving.py && ../$(BIN)/python bench_batch.py && ../$(BIN)/python bench_drift.py
 
 # Re-resolve requirements/direct.txt into the lock (needs the package index).
 lock:
