@@ -229,3 +229,13 @@ def test_dataset_drift_on_empty_frames() -> None:
     assert share == 0.0 and not drifted
     results, share, drifted = dataset_drift(pd.DataFrame(), pd.DataFrame())
     assert results == [] and share == 0.0 and not drifted
+
+
+def test_small_integer_columns_are_categorical_as_evidently_infers() -> None:
+    """Evidently 0.7 infers an integer column with <= 10 distinct values as categorical."""
+    rng = np.random.default_rng(0)
+    few = pd.Series(rng.integers(0, 8, 5000))
+    many = pd.Series(rng.integers(0, 50, 5000))
+    assert column_drift("few", few, few.sample(frac=1, random_state=1)).test == "jensenshannon"
+    assert column_drift("many", many, many.sample(frac=1, random_state=1)).test == "wasserstein"
+    assert column_drift("few", few[:500], few[500:1500]).test == "chisquare"

@@ -165,9 +165,19 @@ def _resolve_kind(ref: pd.Series, cur: pd.Series, kind: str | None) -> str:
     if kind is None:
         # An all-null reference (e.g. all None, dtype object) says nothing: ask the current column.
         kind = kind_of(cur) if ref.notna().sum() == 0 and len(cur) and cur.notna().any() else kind_of(ref)
+        if kind == NUMERIC and pd.api.types.is_integer_dtype(ref.dtype) and _few_integers(ref, cur):
+            kind = CATEGORICAL  # as Evidently 0.7 infers an integer column with <= 10 distinct values
     if kind not in (NUMERIC, CATEGORICAL, DATETIME):
         raise ValueError(f"Unknown column kind {kind!r}; use 'numeric' or 'categorical'.")
     return kind
+
+
+INTEGER_CARDINALITY_LIMIT = 10  # Evidently 0.7's infer_column_type (core/datasets.py)
+
+
+def _few_integers(ref: pd.Series, cur: pd.Series) -> bool:
+    distinct = pd.concat([ref.dropna(), cur.dropna()], ignore_index=True).nunique()
+    return bool(distinct <= INTEGER_CARDINALITY_LIMIT)
 
 
 def _numeric_values(s: pd.Series, name: str) -> tuple[FloatArray, bool]:
