@@ -162,9 +162,12 @@ class Lane:
         if self.policy.sla_ms is not None and self.pending:
             self._expire(loop.time())
         while self.pending and self.busy < self.slots:
-            if self.policy.batching and not force and self._hold(loop):
+            inline = self.pending[0].inline
+            # a slow version's calls wait (max_wait) for company; a fast one's merge what arrived in
+            # the same turn of the loop and never wait: holding would only idle the loop
+            if self.policy.batching and not force and not inline and self._hold(loop):
                 break
-            if self.pending[0].inline:
+            if inline:
                 # score what waits now together on the loop, once the requests that arrived with
                 # this one have been queued too (call_soon runs after them)
                 if not self._flush_scheduled:
