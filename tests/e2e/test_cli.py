@@ -206,14 +206,16 @@ def test_predict_bad_input_gives_a_clear_error(home: Path, files: Path, tmp_path
 def test_demo_in_process_registers_the_next_version(home: Path) -> None:
     first = json.loads(ok("demo --rows 600 --json"))
     second = json.loads(ok("demo --rows 600 --json"))
+    # each demo registers the next version and its closed loop promotes a retrained one after it
     assert (first["model"], first["previous"]) == ("credit:1", None)
-    assert (second["model"], second["previous"]) == ("credit:2", "credit:1")
+    assert (second["model"], second["previous"]) == ("credit:3", "credit:2")
     assert 0.5 < second["auc"] <= 1 and len(second["scored"]) == 8
-    assert mp.get("credit@production").version == 2
-    assert mp.get("credit:2").lineage["parent"] == "credit:1"
+    assert mp.get("credit@production").version == 4
+    assert mp.get("credit:3").lineage["parent"] == "credit:2"
+    assert mp.get("credit:4").lineage["parent"] == "credit:3"
     new = pd.read_parquet(second["new_applications_file"])
     # the demo scores in-app before it compiles: natively
-    expected = mp.load("credit@production", runtime="native").predict_proba(new[FEATURES].head(8))[:, 1]
+    expected = mp.load("credit:3", runtime="native").predict_proba(new[FEATURES].head(8))[:, 1]
     np.testing.assert_allclose([r["p_default"] for r in second["scored"]], expected)
     assert second["compiled"]["passed"] and mp.load("credit@production").runtime == "onnx"
     assert Path(second["compiled"]["edge_bundle"], "model.onnx").is_file()
@@ -226,6 +228,9 @@ def test_demo_in_process_registers_the_next_version(home: Path) -> None:
     before = watched["calm"]["performance"]["metrics"]["roc_auc"]
     assert watched["drifted"]["performance"]["metrics"]["roc_auc"] < before - 0.05
     assert Path(watched["report"]).read_text().count("<svg") > 10
+    loop = second["retraining"]  # the drop triggers retraining; the better challenger is served
+    assert loop["state"] == "promoted" and loop["served_after"] == int(loop["challenger"].split(":")[1])
+    assert loop["served_before"] != loop["served_after"]
 
 
 def _script(command: str, home: Path) -> subprocess.CompletedProcess[str]:
@@ -244,7 +249,7 @@ def test_demo_script_end_to_end(home: Path) -> None:
         assert text in done.stdout, text
     assert "Traceback" not in done.stderr
     listed = _script("models list --json", home)
-    assert json.loads(listed.stdout)[0]["aliases"] == {"production": 1}
+    assert json.loads(listed.stdout)[0]["aliases"] == {"production": 2}  # the closed loop promoted v2
 
 
 def test_script_error_is_one_line_without_traceback(home: Path) -> None:

@@ -187,8 +187,28 @@ def demo(
         time.perf_counter() - t0,
     )
 
+    from modelport.cli.demo_retrain import close_the_loop
+
+    t0 = time.perf_counter()
+    loop = close_the_loop(home, MODEL, ALIAS, watched["calm"], watched["drifted"])
+    outcome = loop["outcome"]
+    metric = "roc_auc"
+    old_m, new_m = outcome.metrics.get(f"champion_{metric}"), outcome.metrics.get(f"challenger_{metric}")
+    scores = f"AUC {new_m:.3f} vs the champion's {old_m:.3f} on the latest data" if old_m is not None else ""
+    say.step(
+        f"Closed the loop: drift triggered retraining, the challenger was {outcome.state}",
+        f"{'; '.join(outcome.reasons)} · {outcome.challenger or ''} {scores} · the server answered with "
+        f"version {loop['served_before']} before and {loop['served_after']} after",
+        time.perf_counter() - t0,
+    )
+
     if as_json:
         summary = _summary(mv, auc, seed, rows, previous, home, new, p_default, decisions, new_file)
+        summary["retraining"] = {
+            **outcome.to_dict(),
+            "served_before": loop["served_before"],
+            "served_after": loop["served_after"],
+        }
         summary["monitoring"] = {
             "calm": before.to_dict(),
             "drifted": after.to_dict(),
@@ -214,6 +234,7 @@ def demo(
         f"modelport serve {MODEL}@{ALIAS} --port 8080",
         f"modelport batch run {escape(str(batch['job']))} && modelport batch history {JOB}",
         f"open {escape(str(watched['report']))}   # the monitoring report",
+        f"modelport retrain history {MODEL}",
         f'python: mp.load("{MODEL}@{ALIAS}").predict_proba(df)',
         *([f"python {escape(str(bundle))}/run.py --input new.csv --output scored.csv"] if bundle else []),
     ):

@@ -29,4 +29,4 @@ def calm_then_drift(home: Path, ref: str, seed: int) -> dict[str, Any]:
     after = mp.monitor(ref, current=drifted, target="default")
     report = home / "demo" / "credit-monitoring.html"
     after.to_html(report, timeline=timeline(ref))
-    return {"before": before, "after": after, "report": report}
+    return {"before": before, "after": after, "report": report, "calm": calm, "drifted": drifted}

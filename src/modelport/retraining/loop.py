@@ -94,7 +94,11 @@ def check(policy: Policy | str | Path, client: Any = None, record: bool = True) 
         )
     if p.metric_drop and recent:
         metric, by = str(p.metric_drop["metric"]), float(p.metric_drop["by"])
-        baseline = champion.metrics.get(metric)
+        # the value registered with the champion (roc_auc is often registered as "auc"), else its
+        # first monitored window
+        baseline = champion.metrics.get(metric, champion.metrics.get(_SYNONYMS.get(metric, metric)))
+        if baseline is None and windows:
+            baseline = _metric(windows[0], metric)
         values = [_metric(r, metric) for r in recent]
         if baseline is not None and values and all(v is not None and baseline - v >= by for v in values):
             reasons.append(f"{metric} fell from {baseline:.4f} to {values[-1]:.4f} (by ≥ {by:g})")
@@ -207,6 +211,17 @@ def history(model: str, client: Any = None) -> list[dict[str, Any]]:
 # --- helpers ---------------------------------------------------------------------------------------------
 
 
+_SYNONYMS = {"roc_auc": "auc", "auc": "roc_auc"}
+
+
+def _columns(mv: ModelVersion) -> Any:
+    """What callers must send: column names and types (new categories are compatible), or the tensor."""
+    sig = mv.signature
+    if sig.columns is None:
+        return sig.to_dict()
+    return [(c.name, c.type) for c in sig.columns]
+
+
 def _last_run(client: Any, model: str) -> datetime | None:
     runs = audit.events(client.meta.engine, model, ("run",))
     return datetime.fromisoformat(runs[-1]["at"]) if runs else None
@@ -305,7 +320,7 @@ def _gate(
     p: Policy, client: Any, champion: ModelVersion, challenger: ModelVersion, old: float, new: float
 ) -> str:
     """Why the challenger may not be promoted ("" when it may)."""
-    if challenger.signature.to_dict() != champion.signature.to_dict():
+    if _columns(challenger) != _columns(champion):
         return "the challenger's signature differs from the champion's (servers would reject its inputs)"
     gain = p.improvement(new, old)
     if gain < p.min_improvement:
