@@ -190,3 +190,34 @@ def test_cli_monitor_run_report_and_labels(served: dict[str, Any], tmp_path: Pat
     (scheduled,) = Scheduler(tmp_path).run_once()
     assert (scheduled.kind, scheduled.exit_code) == ("monitor", 0)
     assert len(timeline("credit")) == 2
+
+
+def test_metric_and_missing_share_rules_fire_once_per_incident(home: Path) -> None:
+    from modelport.monitoring.monitor import evaluate_alerts, store_for
+    from modelport.monitoring.results import ColumnDrift, DriftResult, Performance
+
+    def result(auc: float, missing: float) -> DriftResult:
+        col = ColumnDrift("income", "numeric", "ks", 0.5, 0.05, False, 100, 100, current_missing=missing)
+        perf = Performance("classifier", {"roc_auc": auc}, 100)
+        return DriftResult("credit", 1, None, None, 100, 100, [col], performance=perf)
+
+    rules = {
+        "rules": [
+            {"metric_below": {"metric": "roc_auc", "value": 0.7}},
+            {"missing_share_above": {"column": "income", "value": 0.2}},
+        ]
+    }
+    with Receiver() as hook:
+        rules["webhook"] = hook.url
+        store = store_for()
+        assert evaluate_alerts(result(0.8, 0.05), rules, store) == []
+        first = evaluate_alerts(result(0.6, 0.3), rules, store)  # both start firing: two incidents
+        again = evaluate_alerts(result(0.55, 0.4), rules, store)  # still firing: nothing new
+        evaluate_alerts(result(0.9, 0.0), rules, store)  # resolved
+        reopened = evaluate_alerts(result(0.6, 0.0), rules, store)  # the metric drops again
+    assert [b["detail"] for b in first] == [
+        "roc_auc 0.6000 below 0.7",
+        "column income is 30.0% missing (above 20%)",
+    ]
+    assert again == [] and [b["rule"] for b in reopened] == [rules["rules"][0]]
+    assert len(hook.received) == 3
