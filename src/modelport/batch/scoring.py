@@ -115,20 +115,17 @@ class Scorer:
         if not len(picked):
             return
         batch = self.predictor.prepare(scored.iloc[picked][self.names])
-        labels = self._labels[picked]
-        keys = scored[self.job.key].astype(str).to_numpy()[picked] if self.job.key else None
-        for j, i in enumerate(picked):
-            row = batch.rows(j, j + 1)
-            result = Prediction(
-                self.mv,
-                labels[j : j + 1],
-                None if proba is None else proba[i : i + 1],
-                self.classes,
-                1,
-                batch=row,
-                runtime=self.predictor.runtime,
-            )
-            self.logger.log(result, keys[j] if keys is not None else self.run_id, "batch", 0.0)
+        keys = scored[self.job.key].astype(str).to_numpy()[picked] if self.job.key else self.run_id
+        result = Prediction(
+            self.mv,
+            self._labels[picked],
+            None if proba is None else proba[picked],
+            self.classes,
+            len(picked),
+            batch=batch,
+            runtime=self.predictor.runtime,
+        )
+        self.logger.log(result, keys, "batch", 0.0)  # one record, a request id (the key) per row
 
     def _bisect(self, frame: pd.DataFrame) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray | None]]:
         if not len(frame):

@@ -39,7 +39,7 @@ PROBA_PREFIX = "proba_"
 
 @dataclass(frozen=True)
 class _Record:
-    request_id: str
+    request_id: Any  # one id for the whole request, or (batch runs) an array with one per row
     timestamp: datetime
     protocol: str
     latency_ms: float
@@ -90,8 +90,11 @@ class PredictionLogger:
                 )
                 self._thread.start()
 
-    def log(self, result: Prediction, request_id: str, protocol: str, seconds: float) -> None:
-        """Enqueue one request's prediction (sampled); never blocks and never raises."""
+    def log(self, result: Prediction, request_id: Any, protocol: str, seconds: float) -> None:
+        """Enqueue one request's prediction (sampled); never blocks and never raises.
+
+        ``request_id`` is a string, or an array with one id per row (a batch run's keys).
+        """
         try:
             if result.batch is None or result.rows == 0:
                 return
@@ -208,7 +211,7 @@ def _table(records: list[_Record]) -> Any:
 
     stamps = [r.timestamp.replace(tzinfo=None) for r in records]
     data: dict[str, Any] = {
-        "request_id": repeat([r.request_id for r in records]),
+        "request_id": _request_ids(records),
         "timestamp": pa.array(repeat(stamps, "datetime64[us]"), pa.timestamp("us", tz="UTC")),
         "model": np.full(n, mv.name, dtype=object),
         "version": np.full(n, mv.version, dtype=np.int64),
@@ -232,6 +235,16 @@ def _table(records: list[_Record]) -> Any:
         for i, cls in enumerate(first.classes):
             data[f"{PROBA_PREFIX}{cls}"] = proba[:, i]
     return pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in data.items()})
+
+
+def _request_ids(records: list[_Record]) -> np.ndarray:
+    parts = [
+        np.full(r.result.rows, r.request_id, dtype=object)
+        if isinstance(r.request_id, str)
+        else np.asarray(r.request_id, dtype=object)
+        for r in records
+    ]
+    return np.concatenate(parts) if parts else np.empty(0, dtype=object)
 
 
 def _column(values: Any) -> Any:
