@@ -36,6 +36,8 @@ BATCH_SIZES = (1_000, 10_000)
 MICROBATCH = 32
 PROBE_TIMEOUT_S = 300
 _DISTINCT_ROWS = 64
+LATENCY_BUDGET_S = 10.0  # per runtime
+SLOW_CALL_S = 1.0
 
 Progress = Callable[[str], None]
 
@@ -97,7 +99,7 @@ def profile(
         say(f"Timing {mv.ref} ({rt})…")
         with _one_thread():
             predictor = registry.load(mv, runtime=rt)
-            measured[rt] = _measure(predictor, frame, repeats, batch_sizes, probe)
+            measured[rt] = _measure(predictor, frame, repeats, batch_sizes, probe, notes)
     bundle_profile = None
     if bundle and onnx == "passed":
         say(f"Exporting the edge bundle of {mv.ref}…")
@@ -173,7 +175,12 @@ def _probe(client: Any, ref: str, runtime: str, notes: list[str]) -> dict[str, A
 
 
 def _measure(
-    predictor: Predictor, frame: Any, repeats: int, batch_sizes: tuple[int, ...], probe: dict[str, Any]
+    predictor: Predictor,
+    frame: Any,
+    repeats: int,
+    batch_sizes: tuple[int, ...],
+    probe: dict[str, Any],
+    notes: list[str],
 ) -> RuntimeProfile:
     records = frame.head(_DISTINCT_ROWS).to_dict("records")
     singles = [[r] for r in records]  # one request = one JSON row, as a client sends it
@@ -183,11 +190,16 @@ def _measure(
 
     for i in range(10):
         one(i)
-    lat = np.empty(repeats)
-    for i in range(repeats):
+    timings: list[float] = []
+    start = time.perf_counter()
+    for i in range(repeats):  # a slow model stops at the time budget (but after 20 calls at least)
         t0 = time.perf_counter()
         one(i)
-        lat[i] = time.perf_counter() - t0
+        timings.append(time.perf_counter() - t0)
+        if i >= 20 and t0 - start > LATENCY_BUDGET_S:
+            notes.append(f"{predictor.runtime}: {len(timings)} one-row calls timed (time budget reached)")
+            break
+    lat = np.array(timings)
 
     throughput: dict[int, float] = {}
     cpu_per_row = None
@@ -196,6 +208,9 @@ def _measure(
         wall, cpu = _timed(partial(_score, predictor, big.head(n)))
         throughput[n] = n / wall
         cpu_per_row = cpu / n
+        if wall > SLOW_CALL_S:  # larger batches would take minutes; rows/s hardly change by then
+            notes.append(f"{predictor.runtime}: batches above {n:,} rows not timed ({wall:.1f} s a call)")
+            break
 
     group = [singles[i % len(singles)] for i in range(MICROBATCH)]
 

@@ -68,12 +68,13 @@ class Recommendation:
     mode: str  # "real-time", "batch" or "edge"
     runtime: str
     reasons: list[Reason] = field(default_factory=list)
-    # Serving resources for the k8s packager (replicas, workers, cpu, memory_mb); None unless real-time.
+    # Serving resources for the k8s packager (replicas, workers, cpu, memory_mb) whenever a rate or
+    # p99 is given and reachable, also when ``mode`` is batch or edge (the real-time alternative).
     capacity: dict[str, Any] | None = None
     options: list[RuntimeOption] = field(default_factory=list)
     batch: dict[str, Any] | None = None
     edge: dict[str, Any] | None = None
-    batching: bool = False  # turn the server's micro-batching on
+    batching: bool = False  # real-time: turn the server's micro-batching on (it measurably pays)
     assumptions: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -145,7 +146,7 @@ def recommend(profile: Profile, target: Target, cores_per_replica: int = 2) -> R
             rows_per_day = int(sustained)
     elif rows_per_day is not None:
         reasons.insert(0, Reason(FREQUENCY, f"{fmt_count(rows_per_day)} rows/day, no request rate"))
-    if mode == "real-time":
+    if online and best.meets:  # also beside batch or edge: the real-time alternative, for comparison
         _size_serving(rec, profile, target, best, cores_per_replica)
     if rows_per_day is not None:
         rec.batch = _batch(profile, rows_per_day, cores_per_replica)
@@ -209,8 +210,9 @@ def _size_serving(
         "utilisation": round(utilisation, 3),
         "worker_rate": round(opt.worker_rate, 2),
         "estimated_p99_ms": round(est * 1e3, 2),
+        "batching": rp.microbatch_gain is not None and rp.microbatch_gain >= MICROBATCH_WORTH,
     }
-    if target.rate is not None:
+    if target.rate is not None and rec.mode == "real-time":
         rec.reasons.append(
             Reason(
                 PEAK_LOAD,
@@ -222,8 +224,8 @@ def _size_serving(
             )
         )
     gain = rp.microbatch_gain
-    rec.batching = gain is not None and gain >= MICROBATCH_WORTH
-    if gain is None or target.rate is None:
+    rec.batching = rec.mode == "real-time" and rec.capacity["batching"]
+    if gain is None or target.rate is None or rec.mode != "real-time":
         return
     if rec.batching:
         text = (

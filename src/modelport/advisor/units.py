@@ -83,11 +83,15 @@ def parse_bytes(text: str) -> int:
 
 
 def fmt_bytes(n: float | None) -> str:
+    """``1.2 MiB``; a round decimal size (as a user gives a device's, ``256MB``) stays decimal."""
     if n is None:
         return "-"
+    for unit, size in (("GB", 10**9), ("MB", 10**6)):
+        if n >= size and n % size == 0 and n % 1024**2 != 0:
+            return f"{n // size:,} {unit}"
     for unit, size in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
         if abs(n) >= size:
-            return f"{n / size:,.1f} {unit}"
+            return f"{n / size:,.0f} {unit}" if abs(n) >= 100 * size else f"{n / size:.1f} {unit}"
     return f"{int(n)} B"
 
 
@@ -95,9 +99,9 @@ def fmt_seconds(s: float | None) -> str:
     if s is None:
         return "-"
     if s < 1e-3:
-        return f"{s * 1e6:.0f} µs"
+        return f"{s * 1e6:.2f} µs" if s < 1e-5 else f"{s * 1e6:.0f} µs"
     if s < 1:
-        return f"{s * 1e3:.2f} ms" if s < 0.01 else f"{s * 1e3:.1f} ms"
+        return f"{s * 1e3:.3g} ms"
     if s < 120:
         return f"{s:.2f} s"
     return f"{s / 60:.1f} min"
