@@ -16,6 +16,7 @@ from typer.core import TyperGroup
 
 from modelport import __version__
 from modelport.cli import (
+    advise,
     alias,
     batch,
     compile,
@@ -95,6 +96,7 @@ app.command("edge-run")(edge.edge_run_command)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("scheduler")(scheduler.scheduler)
+app.command("advise")(advise.advise)
 
 
 def _print_version(value: bool) -> None:
