@@ -202,8 +202,25 @@ def demo(
         time.perf_counter() - t0,
     )
 
+    from modelport.advisor import Target, profile, recommend
+
+    t0 = time.perf_counter()
+    with say.spinner("Profiling the model for the deployment advisor …"):
+        target = Target.parse(rate="300/s", p99="25ms", rows_per_day="20M")
+        profiled = profile(f"{MODEL}@{ALIAS}", repeats=50, batch_sizes=(1000,), int8=False)
+        advice = recommend(profiled, target)
+    cap = advice.capacity or {}
+    say.step(
+        f"Advised: [bold]{advice.mode.upper()}[/] on {advice.runtime} for 300 req/s at p99 25 ms",
+        f"{cap.get('replicas', '?')} replica(s) × {cap.get('workers', '?')} worker(s), "
+        f"{cap.get('memory_mb', '?')} MB each · full report: modelport advise {MODEL}@{ALIAS} "
+        "--rate 300/s --p99 25ms --rows-per-day 20M",
+        time.perf_counter() - t0,
+    )
+
     if as_json:
         summary = _summary(mv, auc, seed, rows, previous, home, new, p_default, decisions, new_file)
+        summary["advice"] = {"profile": profiled.to_dict(), "recommendation": advice.to_dict()}
         summary["retraining"] = {
             **outcome.to_dict(),
             "served_before": loop["served_before"],
@@ -223,6 +240,10 @@ def demo(
         print_json({**summary, "compiled": compiled, "served": served_summary})
         return
     out = console()
+    out.print()
+    from modelport.cli.advise import report as advice_report
+
+    out.print(advice_report(profiled, target, advice))
     out.print()
     out.print(_scored_table(new.head(SHOWN), p_default[:SHOWN], decisions[:SHOWN]))
     out.print()
