@@ -24,6 +24,7 @@ from modelport.cli import (
     edge,
     models,
     monitor,
+    package,
     predict,
     register,
     retrain,
@@ -93,6 +94,7 @@ app.command("predict")(predict.predict)
 app.command("compile")(compile.compile_command)
 app.command("export")(edge.export_command)
 app.command("edge-run")(edge.edge_run_command)
+app.command("package")(package.package)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
 app.command("scheduler")(scheduler.scheduler)
