@@ -331,3 +331,28 @@ def test_cloud_function_serves_with_functions_framework(store: dict[str, Any], t
     finally:
         proc.terminate()
         proc.wait(30)
+
+
+def test_k8s_sized_by_the_advisor(store: dict[str, Any], tmp_path: Path) -> None:
+    """modelport advise --json, then modelport package --target k8s --advice: the capacity lands in
+    the manifests."""
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from modelport.cli import app
+
+    runner = CliRunner()
+    advised = runner.invoke(app, shlex.split("advise credit:2 --rate 2000/s --p99 100ms --repeats 30 --json"))
+    assert advised.exit_code == 0, advised.output
+    advice = tmp_path / "advice.json"
+    advice.write_text(advised.stdout)
+    capacity = json.loads(advised.stdout)["capacity"]
+    out = tmp_path / "deploy"
+    done = runner.invoke(app, shlex.split(f"package credit:2 --target k8s --output {out} --advice {advice}"))
+    assert done.exit_code == 0, done.output
+    deployment = yaml.safe_load((out / "deployment.yaml").read_text())
+    assert deployment["spec"]["replicas"] == capacity["replicas"]
+    resources = deployment["spec"]["template"]["spec"]["containers"][0]["resources"]
+    assert resources["requests"]["memory"] == f"{capacity['memory_mb']}Mi"
+    assert str(resources["requests"]["cpu"]) == str(capacity["cpu"])

@@ -41,6 +41,12 @@ def package(
         Path | None, typer.Option(help="k8s: a batch job file to run as a CronJob on its schedule.")
     ] = None,
     namespace: Annotated[str | None, typer.Option(help="k8s: the namespace of every object.")] = None,
+    advice: Annotated[
+        Path | None,
+        typer.Option(
+            help="k8s: `modelport advise --json` output; its capacity sets replicas, workers, cpu, memory."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Package a model version for a platform, with the model baked in.
@@ -59,6 +65,8 @@ def package(
     if target == "docker":
         options = {"port": port, "workers": workers}
     elif target == "k8s":
+        if advice is not None:
+            replicas, workers, cpu, memory = _from_advice(advice, replicas, workers, cpu, memory)
         options = {
             "image": image,
             "replicas": replicas,
@@ -89,3 +97,23 @@ def package(
         out.print(f"  {len(result.requirements)} pinned runtime packages; the model is baked into store/")
     for note in result.notes:
         out.print(f"  note: {escape(note)}")
+
+
+def _from_advice(path: Path, replicas: int, workers: int, cpu: str, memory: str) -> tuple[int, int, str, str]:
+    """Replicas, workers, CPU and memory from the advisor's capacity (when it has one)."""
+    import json
+
+    from modelport.errors import InvalidInput
+
+    try:
+        capacity = json.loads(path.read_text()).get("capacity")
+    except (OSError, ValueError) as exc:
+        raise InvalidInput(f"Cannot read the advice {path}: {exc}") from None
+    if not capacity:
+        raise InvalidInput(f"The advice {path} has no serving capacity (its p99 target was out of reach).")
+    return (
+        int(capacity["replicas"]),
+        int(capacity["workers"]),
+        str(capacity["cpu"]),
+        f"{int(capacity['memory_mb'])}Mi",
+    )
