@@ -23,15 +23,25 @@ def read_prediction_log(
     name: str,
     since: datetime | date | str | None = None,
     until: datetime | date | str | None = None,
+    *,
+    version: int | None = None,
+    sample: int | None = None,
+    seed: int = 0,
 ) -> Any:
-    """Every logged row of ``name`` with ``since <= timestamp < until`` (UTC), oldest first."""
+    """Every logged row of ``name`` with ``since <= timestamp < until`` (UTC), oldest first.
+
+    ``version`` keeps one model version. ``sample`` bounds the memory: files are read one at a time
+    and each keeps a random share of its rows so that about ``sample`` rows remain; the number of
+    rows before sampling is in ``df.attrs["rows_before_sampling"]``.
+    """
+    import numpy as np
     import pandas as pd
     import pyarrow.parquet as pq
 
     lo = _utc(since)
     hi = _utc(until)
     folder = log_root(home) / name
-    frames = []
+    files = []
     if folder.is_dir():
         for part in sorted(folder.glob("date=*")):
             day = part.name[len("date=") :]
@@ -39,11 +49,29 @@ def read_prediction_log(
                 continue
             if hi is not None and day > hi.strftime("%Y-%m-%d"):
                 continue
-            for f in sorted(part.glob("[!.]*.parquet")):
-                frames.append(pq.read_table(f).to_pandas())
-    frames = [f for f in frames if len(f)]
+            files.extend(sorted(part.glob("[!.]*.parquet")))
+    rate = 1.0
+    if sample is not None and files:
+        total = sum(pq.ParquetFile(f).metadata.num_rows for f in files)
+        rate = min(1.0, sample / max(total, 1))
+    rng = np.random.default_rng(seed)
+    frames = []
+    seen = 0
+    for f in files:
+        df = pq.read_table(f).to_pandas()
+        if lo is not None:
+            df = df[df["timestamp"] >= lo]
+        if hi is not None:
+            df = df[df["timestamp"] < hi]
+        if version is not None and "version" in df:
+            df = df[df["version"] == version]
+        seen += len(df)
+        if rate < 1.0:
+            df = df[rng.random(len(df)) < rate]
+        if len(df):
+            frames.append(df)
     if not frames:
-        return pd.DataFrame(
+        empty = pd.DataFrame(
             {
                 "request_id": pd.Series(dtype=object),
                 "timestamp": pd.Series(dtype="datetime64[us, UTC]"),
@@ -54,12 +82,12 @@ def read_prediction_log(
                 "latency_ms": pd.Series(dtype="float64"),
             }
         )
-    df = pd.concat(frames, ignore_index=True, sort=False)
-    if lo is not None:
-        df = df[df["timestamp"] >= lo]
-    if hi is not None:
-        df = df[df["timestamp"] < hi]
-    return df.sort_values("timestamp", kind="stable").reset_index(drop=True)
+        empty.attrs["rows_before_sampling"] = seen
+        return empty
+    out = pd.concat(frames, ignore_index=True, sort=False)
+    out = out.sort_values("timestamp", kind="stable").reset_index(drop=True)
+    out.attrs["rows_before_sampling"] = seen
+    return out
 
 
 def _utc(value: datetime | date | str | None) -> Any:

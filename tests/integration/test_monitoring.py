@@ -108,6 +108,8 @@ def test_drift_quality_labels_alerts_metrics_and_report(served: dict[str, Any], 
         assert "income" not in calm.drifted_columns and hook.received == []
         assert calm.estimated_performance is not None and calm.estimated_performance.estimated
         assert calm.performance is None  # no labels yet
+        sampled = monitor("credit@production", window="1h", sample_size=100, save=False)
+        assert sampled.current_rows == 300 and "sampled to" in sampled.sample_note  # read file by file
 
         # labels arrive for the stable period: actual performance joins on the request id
         mp.log_labels("credit", pd.DataFrame({"request_id": ids, "defaulted": y_stable}), label="defaulted")

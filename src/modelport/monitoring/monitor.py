@@ -83,7 +83,7 @@ def monitor(
     start = _utc(since) or end - parse_window(window)
     window_bounds: tuple[str | None, str | None]
     if current is None:
-        frame = _logged(c, mv, start, end)
+        frame = _logged(c, mv, start, end, sample_size)
         window_bounds = (start.isoformat(), end.isoformat())
     else:
         frame = _explicit(current, mv)
@@ -175,21 +175,26 @@ def timeline(model: str, client: Any = None) -> list[dict[str, Any]]:
 # --- the computation ---------------------------------------------------------------------------------
 
 
-def _logged(client: Any, mv: ModelVersion, start: datetime, end: datetime) -> pd.DataFrame:
+def _logged(
+    client: Any, mv: ModelVersion, start: datetime, end: datetime, sample_size: int = DEFAULT_SAMPLE
+) -> pd.DataFrame:
     from modelport.prediction_log_reader import read_prediction_log
 
-    frame = read_prediction_log(client.settings.home, mv.name, since=start, until=end)
-    if len(frame):
-        frame = frame[frame["version"] == mv.version]
-        if "role" in frame:
-            frame = frame[frame["role"] != "shadow"]
+    frame = read_prediction_log(
+        client.settings.home, mv.name, since=start, until=end, version=mv.version, sample=sample_size
+    )
+    total = frame.attrs.get("rows_before_sampling", len(frame))
+    if len(frame) and "role" in frame:
+        frame = frame[frame["role"] != "shadow"]
     if not len(frame):
         raise _NoData(
             f"No predictions of {mv.ref} were logged between {start:%Y-%m-%d %H:%M} "
             f"and {end:%Y-%m-%d %H:%M} UTC."
         )
     rename = {c: c[len(INPUT_PREFIX) :] for c in frame.columns if c.startswith(INPUT_PREFIX)}
-    return frame.rename(columns=rename).reset_index(drop=True)
+    out = frame.rename(columns=rename).reset_index(drop=True)
+    out.attrs["rows_before_sampling"] = max(total, len(out))
+    return out
 
 
 def _explicit(current: Any, mv: ModelVersion) -> pd.DataFrame:
@@ -220,8 +225,10 @@ def _compute(
         raise InvalidInput(f"{mv.ref} has no reference sample (register it with sample=...) to compare with.")
     columns = [c for c in mv.signature.names if c in reference.columns]
     note = ""
-    total = len(frame)
-    if total > sample_size:
+    total = max(len(frame), int(frame.attrs.get("rows_before_sampling", 0)))
+    if total > len(frame):
+        note = f"current data sampled to {len(frame):,} of {total:,} rows"
+    elif total > sample_size:
         frame = frame.sample(n=sample_size, random_state=0).reset_index(drop=True)
         note = f"current data sampled to {sample_size:,} of {total:,} rows"
     present = [c for c in columns if c in frame.columns]
