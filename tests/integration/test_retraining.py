@@ -206,3 +206,16 @@ def test_policy_errors_name_the_problem(loop: dict[str, Any], tmp_path: Path) ->
     bad.write_text("model: credit\nalias: production\ntrainer: {}\n")
     with pytest.raises(InvalidInput, match="Unknown policy setting"):
         load_policy(bad)
+
+
+def test_the_scheduler_runs_retraining_policies(loop: dict[str, Any], tmp_path: Path) -> None:
+    from modelport.batch.scheduler import Scheduler
+
+    path = policy(tmp_path)
+    spec = yaml.safe_load(path.read_text())
+    path.write_text(
+        yaml.safe_dump({"kind": "retrain", "name": "credit-retrain", "schedule": "0 3 * * 0", **spec})
+    )
+    (ran,) = Scheduler(tmp_path).run_once()  # `modelport retrain run FILE` in a subprocess
+    assert (ran.kind, ran.exit_code) == ("retrain", 0)
+    assert [e["kind"] for e in history("credit")] == ["check"]  # checked; nothing triggered
