@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import InvalidInput
+from modelport.files import read_yaml_mapping
 from modelport.refs import ModelRef
 
 FILE_KINDS = ("parquet", "csv", "json")
@@ -150,17 +151,8 @@ def parse_duration(text: str) -> timedelta:
 
 def load_job(path: str | Path) -> Job:
     """Read a job file (YAML); relative paths in it are relative to the file's folder."""
-    import yaml
-
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise InvalidInput(f"Job file '{p}' does not exist.") from None
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"Job file '{p}' is not valid YAML: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise InvalidInput(f"Job file '{p}' must hold a mapping (name, model, source, output ...).")
+    data = read_yaml_mapping(p, "Job file", "name, model, source, output ...")
     return job_from_dict(data, base=p.resolve().parent, path=p)
 
 

@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import Engine, and_, insert, select, update
 
 from modelport.errors import InvalidInput
+from modelport.files import plain
 from modelport.monitoring.results import DriftResult
 from modelport.store import db
 
@@ -44,7 +45,7 @@ class MonitorStore:
                     computed_at=datetime.now(UTC),
                     drift_share=float(result.drift_share),
                     dataset_drift=bool(result.dataset_drift),
-                    result=_jsonable(result.to_dict()),
+                    result=plain(result.to_dict()),
                 )
                 .returning(db.monitor_results.c.id)
             ).scalar_one()
@@ -132,18 +133,3 @@ def _dt(value: str | None) -> datetime | None:
         return None
     dt = datetime.fromisoformat(value)
     return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-def _jsonable(value: Any) -> Any:
-    """Plain JSON types (numpy scalars and NaN become floats / None)."""
-    import math
-
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value

@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import Engine, insert, select
 
+from modelport.files import plain
 from modelport.store import db
 
 KINDS = ("check", "run", "failure", "decision", "promotion", "rollback")
@@ -20,7 +21,7 @@ def record(engine: Engine, model: str, kind: str, summary: str, **details: Any) 
         "at": datetime.now(UTC),
         "kind": kind,
         "summary": summary,
-        "details": _plain(details),
+        "details": plain(details),
     }
     with engine.begin() as conn:
         conn.execute(insert(db.retrain_events).values(**row))
@@ -41,19 +42,3 @@ def events(engine: Engine, model: str, kinds: tuple[str, ...] | None = None) -> 
         out.append({"id": r["id"], "model": r["model"], "at": at.isoformat(), "kind": r["kind"],
                     "summary": r["summary"], "details": dict(r["details"] or {})})  # fmt: skip
     return out
-
-
-def _plain(value: Any) -> Any:
-    import math
-
-    if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    if hasattr(value, "item") and not isinstance(value, str | bytes):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, datetime):
-        return value.isoformat()
-    return value

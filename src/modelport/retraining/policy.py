@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import InvalidInput
+from modelport.files import read_yaml_mapping
 from modelport.refs import ModelRef
 
 METRICS_HIGHER = ("roc_auc", "accuracy", "precision", "recall", "f1", "r2")
@@ -82,19 +83,10 @@ class Policy:
 
 
 def load_policy(path: str | Path) -> Policy:
-    import yaml
-
     from modelport.batch.jobs import resolve_path
 
     p = Path(path)
-    try:
-        data = yaml.safe_load(p.read_text())
-    except FileNotFoundError:
-        raise InvalidInput(f"Policy file '{p}' does not exist.") from None
-    except yaml.YAMLError as exc:
-        raise InvalidInput(f"Policy file '{p}' is not valid YAML: {exc}") from None
-    if not isinstance(data, Mapping):
-        raise InvalidInput(f"Policy file '{p}' must hold a mapping (model, alias, train, trigger ...).")
+    data = read_yaml_mapping(p, "Policy file", "model, alias, train, trigger ...")
     data = dict(data)
     data.pop("kind", None)
     data.pop("timezone", None)

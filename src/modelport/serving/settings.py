@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from modelport.errors import InvalidInput
+from modelport.files import read_yaml_mapping
 from modelport.refs import ModelRef
 
 DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024
@@ -206,17 +207,7 @@ class ServeConfig:
     @classmethod
     def load(cls, path: str | Path) -> ServeConfig:
         """Read a ``serve.yaml`` (or JSON) file."""
-        import yaml
-
-        p = Path(path)
-        try:
-            data = yaml.safe_load(p.read_text())
-        except FileNotFoundError:
-            raise InvalidInput(f"Serve config file '{p}' does not exist.") from None
-        except yaml.YAMLError as exc:
-            raise InvalidInput(f"Serve config file '{p}' is not valid YAML: {exc}") from None
-        if not isinstance(data, Mapping):
-            raise InvalidInput(f"Serve config file '{p}' must hold a mapping of settings.")
+        data = read_yaml_mapping(path, "Serve config file", "settings")
         return cls.from_dict(data)
 
 

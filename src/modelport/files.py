@@ -1,0 +1,42 @@
+"""Small helpers for the files users write (YAML settings) and the JSON modelport stores."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from modelport.errors import InvalidInput
+
+
+def read_yaml_mapping(path: str | Path, what: str, expects: str) -> Mapping[str, Any]:
+    """A YAML (or JSON) file holding a mapping; errors name the file (``what``, e.g. "Job file")."""
+    import yaml
+
+    p = Path(path)
+    try:
+        data = yaml.safe_load(p.read_text())
+    except FileNotFoundError:
+        raise InvalidInput(f"{what} '{p}' does not exist.") from None
+    except yaml.YAMLError as exc:
+        raise InvalidInput(f"{what} '{p}' is not valid YAML: {exc}") from None
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"{what} '{p}' must hold a mapping ({expects}).")
+    return data
+
+
+def plain(value: Any) -> Any:
+    """Plain JSON types: numpy scalars become Python ones, NaN/inf None, datetimes ISO strings."""
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [plain(v) for v in value]
+    if hasattr(value, "item") and not isinstance(value, str | bytes):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, datetime):
+        return value.isoformat()
+    return value
