@@ -13,12 +13,10 @@ import pytest
 from sklearn import metrics as skm
 from sklearn.isotonic import IsotonicRegression
 
+from modelport.monitoring.cbpe import cbpe, fit_calibrator, isotonic_regression
 from modelport.monitoring.performance import (
     CBPE_METRICS,
-    cbpe,
     classification_metrics,
-    fit_calibrator,
-    isotonic_regression,
     null_mask,
     performance,
     regression_metrics,

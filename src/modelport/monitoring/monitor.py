@@ -308,7 +308,8 @@ def _logged_scores(frame: pd.DataFrame, predictor: Any, kind: str) -> np.ndarray
 def _performance(
     client: Any, mv: ModelVersion, frame: pd.DataFrame, predictor: Any
 ) -> tuple[Performance | None, Performance | None]:
-    from modelport.monitoring.performance import cbpe, performance
+    from modelport.monitoring.cbpe import cbpe
+    from modelport.monitoring.performance import performance
 
     classes = predictor.classes
     proba_cols = [f"{PROBA_PREFIX}{c}" for c in classes] if classes is not None else []
