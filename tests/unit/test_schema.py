@@ -194,3 +194,11 @@ def test_uniform_numeric_matrix_passes_through_without_copy() -> None:
     ints = prepare(np.ones((4, 3), dtype=np.int32), sig)  # widened to the signature's float64
     assert ints.to_numpy().dtype == np.float64
     assert list(prepare(arr, sig).to_pandas().columns) == ["x0", "x1", "x2"]
+
+
+def test_integers_beyond_64_bits_are_a_column_error_not_a_crash() -> None:
+    sig = Signature.from_dict({"n": "int64", "x": "float64"})
+    with pytest.raises(SchemaMismatch, match="outside the range of int64"):
+        prepare([{"n": 2**64, "x": 1.0}], sig)
+    with pytest.raises(SchemaMismatch, match="outside the range of float64"):
+        prepare([{"n": 1, "x": 10**400}], sig)
