@@ -21,6 +21,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
+        self._success: dict[tuple[str, int, str, str], tuple[Any, Any, Any]] = {}
+        self._calls: dict[tuple[str, int], tuple[Any, Any]] = {}
         self.requests = Counter(
             "modelport_requests",
             "Prediction requests by model, version, protocol and HTTP status.",
@@ -131,15 +133,30 @@ class Metrics:
         )
 
     def observe_success(self, mv: ModelVersion, protocol: str, seconds: float, role: str = "primary") -> None:
-        version = str(mv.version)
-        self.requests.labels(mv.name, version, protocol, "200").inc()
-        self.latency.labels(mv.name, version, protocol).observe(seconds)
-        self.routed.labels(mv.name, version, role).inc()
+        key = (mv.name, mv.version, protocol, role)
+        children = self._success.get(key)
+        if children is None:  # label lookups cost microseconds: once per series, not per request
+            version = str(mv.version)
+            children = self._success[key] = (
+                self.requests.labels(mv.name, version, protocol, "200"),
+                self.latency.labels(mv.name, version, protocol),
+                self.routed.labels(mv.name, version, role),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+        children[2].inc()
 
     def observe_call(self, mv: ModelVersion, rows: int, requests: int) -> None:
-        version = str(mv.version)
-        self.batch_rows.labels(mv.name, version).observe(rows)
-        self.batch_requests.labels(mv.name, version).observe(requests)
+        key = (mv.name, mv.version)
+        children = self._calls.get(key)
+        if children is None:
+            version = str(mv.version)
+            children = self._calls[key] = (
+                self.batch_rows.labels(mv.name, version),
+                self.batch_requests.labels(mv.name, version),
+            )
+        children[0].observe(rows)
+        children[1].observe(requests)
 
     def observe_unload(self, mv: ModelVersion, reason: str) -> None:
         self.unloads.labels(mv.name, reason).inc()
