@@ -266,7 +266,6 @@ class Lock:
     def __init__(self, store: BatchStore, name: str, owner: str, ttl: timedelta) -> None:
         self.store, self.name, self.owner = store, name, owner
         self._stop = threading.Event()
-        self._lost = False
         self._thread = threading.Thread(
             target=self._heartbeat, args=(ttl.total_seconds() / 4,), name=f"lock-{name}", daemon=True
         )
@@ -276,14 +275,9 @@ class Lock:
         while not self._stop.wait(every):
             try:
                 if not self.store._renew(self.name, self.owner):
-                    self._lost = True
                     log.error("lost the lock of %s", self.name)
             except Exception:
                 log.warning("could not renew the lock of %s", self.name, exc_info=True)
-
-    @property
-    def lost(self) -> bool:
-        return self._lost
 
     def release(self) -> None:
         self._stop.set()

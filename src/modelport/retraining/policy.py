@@ -23,7 +23,6 @@ promote: {mode: direct}
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -152,7 +151,3 @@ def _section(data: Mapping[str, Any], key: str, known: set[str]) -> dict[str, An
             f"Unknown {key} setting(s): {', '.join(unknown)}. Known: {', '.join(sorted(known))}."
         )
     return dict(value)
-
-
-def replace(policy: Policy, **changes: Any) -> Policy:
-    return dataclasses.replace(policy, **changes)

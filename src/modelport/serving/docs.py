@@ -175,20 +175,12 @@ def _components(models: list[ModelVersion]) -> dict[str, Any]:
                 "inputs": {
                     "type": "array",
                     "minItems": 1,
-                    "items": {
-                        "type": "object",
-                        "required": ["name", "shape", "datatype"],
-                        "properties": {
-                            "name": {"type": "string"},
-                            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-                            "datatype": {"enum": list(V2_DATATYPES)},
-                            "data": {"type": "array"},
-                            "parameters": {
-                                "type": "object",
-                                "properties": {"binary_data_size": {"type": "integer", "minimum": 0}},
-                            },
-                        },
-                    },
+                    "items": _v2_tensor(
+                        {
+                            "type": "object",
+                            "properties": {"binary_data_size": {"type": "integer", "minimum": 0}},
+                        }
+                    ),
                     "description": "one [rows, columns] tensor in signature order, or one tensor per column",
                 },
                 "outputs": {
@@ -216,17 +208,7 @@ def _components(models: list[ModelVersion]) -> dict[str, Any]:
                 "id": {"type": "string"},
                 "outputs": {
                     "type": "array",
-                    "items": {
-                        "type": "object",
-                        "required": ["name", "shape", "datatype"],
-                        "properties": {
-                            "name": {"type": "string"},
-                            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
-                            "datatype": {"enum": list(V2_DATATYPES)},
-                            "data": {"type": "array"},
-                            "parameters": {"type": "object"},
-                        },
-                    },
+                    "items": _v2_tensor({"type": "object"}),
                 },
             },
         },
@@ -475,3 +457,18 @@ def html_page(models: list[ModelVersion]) -> str:
             )
         parts.append("</table>")
     return "\n".join(parts)
+
+
+def _v2_tensor(parameters: dict[str, Any]) -> dict[str, Any]:
+    """A v2 tensor (input or output) with its ``parameters`` schema."""
+    return {
+        "type": "object",
+        "required": ["name", "shape", "datatype"],
+        "properties": {
+            "name": {"type": "string"},
+            "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
+            "datatype": {"enum": list(V2_DATATYPES)},
+            "data": {"type": "array"},
+            "parameters": parameters,
+        },
+    }
