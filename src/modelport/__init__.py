@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from modelport.schema import ColumnSpec, Signature, TensorSpec
     from modelport.serving import ServeConfig, serve
     from modelport.store.metadata import ModelSummary
+    from modelport.traffic_routes import clear_traffic, set_traffic, traffic
 
 __version__ = "0.1.0"
 
@@ -82,6 +83,9 @@ _LAZY = {
     "monitor": "modelport.monitoring.monitor",
     "log_labels": "modelport.monitoring.monitor",
     "ServeConfig": "modelport.serving",
+    "set_traffic": "modelport.traffic_routes",
+    "clear_traffic": "modelport.traffic_routes",
+    "traffic": "modelport.traffic_routes",
     **dict.fromkeys(_API_FUNCTIONS, "modelport.api"),
 }
 
@@ -110,6 +114,7 @@ __all__ = [
     "TensorSpec",
     "__version__",
     "batch",
+    "clear_traffic",
     "compile",
     "default_client",
     "delete_alias",
@@ -124,6 +129,8 @@ __all__ = [
     "register",
     "serve",
     "set_alias",
+    "set_traffic",
+    "traffic",
 ]
 
 

@@ -30,6 +30,7 @@ from modelport.cli import (
     retrain,
     scheduler,
     serve,
+    traffic,
 )
 from modelport.cli.output import print_error, print_warning
 from modelport.errors import ModelportError
@@ -89,6 +90,7 @@ app.add_typer(batch.app, name="batch")
 app.add_typer(monitor.app, name="monitor")
 app.add_typer(monitor.labels_app, name="labels")
 app.add_typer(retrain.app, name="retrain")
+app.add_typer(traffic.app, name="traffic")
 app.command("register")(register.register)
 app.command("predict")(predict.predict)
 app.command("compile")(compile.compile_command)

@@ -34,6 +34,7 @@ from modelport.serving.manager import ModelManager
 from modelport.serving.metrics import Metrics
 from modelport.serving.prediction_log import PredictionLogger
 from modelport.serving.protocols import mlflow, native, v2
+from modelport.serving.routes import RouteFollower
 from modelport.serving.settings import ServeConfig
 
 log = logging.getLogger(__name__)
@@ -92,6 +93,7 @@ def create_app(
         else None
     )
     dispatcher = Dispatcher(manager, config, metrics)
+    manager.watch_hooks.append(RouteFollower(client.meta.engine, manager, dispatcher, config).poll)
     svc = Service(manager, metrics, config.max_body_bytes, logger, dispatcher)
 
     @contextlib.asynccontextmanager

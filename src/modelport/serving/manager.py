@@ -101,6 +101,8 @@ class ModelManager:
         self._last_used: dict[tuple[str, int], float] = {}
         self._footprint: dict[tuple[str, int], int] = {}  # bytes each load added to the process
         self._janitor: threading.Thread | None = None
+        # called by the watcher after each hot-swap check (e.g. following the store's traffic routes)
+        self.watch_hooks: list[Callable[[], object]] = []
 
     @property
     def names(self) -> list[str]:
@@ -322,11 +324,20 @@ class ModelManager:
 
     def _watch(self, interval: float) -> None:
         log.info("watching %s for new versions every %.1fs", [str(r) for r in self.refs], interval)
+        self._run_hooks()  # at once: e.g. stored traffic routes apply from the start
         while not self._stop.wait(max(interval, 0.01)):
             try:
                 self.refresh()
             except Exception:  # the watcher must survive anything; requests keep the old versions
                 log.exception("hot swap check failed")
+            self._run_hooks()
+
+    def _run_hooks(self) -> None:
+        for hook in list(self.watch_hooks):
+            try:
+                hook()
+            except Exception:  # a failing hook never stops the watcher
+                log.exception("watch hook %r failed", hook)
 
     def refresh(self) -> list[ModelVersion]:
         """Check each loaded moving ref once; swap in new versions. Returns the versions swapped in."""

@@ -153,11 +153,7 @@ class ServeConfig:
 
     def with_route(self, kind: str, spec: str) -> ServeConfig:
         """Add a canary or shadow from ``REF=SHARE`` (``fraud:8=10%``, ``fraud@challenger=0.5``)."""
-        ref, sep, share = spec.rpartition("=")
-        if not sep or not ref:
-            example = "credit:4=10%" if kind == "canary" else "credit@challenger=0.5"
-            raise InvalidInput(f"--{kind} takes REF=SHARE, e.g. {example}; got '{spec}'.")
-        value = _share(share, f"--{kind} {spec}")
+        ref, value = route_spec(kind, spec)
         route = Canary(ref, value) if kind == "canary" else Shadow(ref, value)
         return self.with_policy(ModelRef.parse(ref).name, **{kind: route})
 
@@ -209,6 +205,19 @@ class ServeConfig:
         """Read a ``serve.yaml`` (or JSON) file."""
         data = read_yaml_mapping(path, "Serve config file", "settings")
         return cls.from_dict(data)
+
+
+def route_spec(kind: str, spec: str) -> tuple[str, float]:
+    """``REF=SHARE`` (``fraud:8=10%``, ``fraud@challenger=0.5``) -> (ref, share between 0 and 1)."""
+    ref, sep, share = spec.rpartition("=")
+    if not sep or not ref:
+        example = "credit:4=10%" if kind == "canary" else "credit@challenger=0.5"
+        raise InvalidInput(f"--{kind} takes REF=SHARE, e.g. {example}; got '{spec}'.")
+    value = _share(share, f"--{kind} {spec}")
+    if not 0.0 <= value <= 1.0:
+        raise InvalidInput(f"--{kind} {spec}: the share must be between 0 and 1 (10% = 0.1).")
+    ModelRef.parse(ref)
+    return ref, value
 
 
 def _as_dict(policy: ModelPolicy) -> dict[str, Any]:

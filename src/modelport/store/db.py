@@ -196,6 +196,22 @@ retrain_events = Table(  # the retraining audit trail: checks, runs, decisions, 
     Column("details", JSON, nullable=False),
 )
 
+traffic_routes = Table(  # canary and shadow routes that running servers follow (see modelport.traffic_routes)
+    "mp_traffic_routes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("model", String(128), nullable=False, index=True),
+    Column("kind", String(16), nullable=False),  # canary | shadow
+    Column("ref", String(300), nullable=False),
+    Column("share", Float, nullable=False),
+    Column("active", Boolean, nullable=False),
+    Column("source", String(64), nullable=False),  # who set it: cli, api, retraining
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("ends_at", DateTime(timezone=True), nullable=True),  # a phase's planned end (informational)
+    Column("ended_at", DateTime(timezone=True), nullable=True),
+    Column("details", JSON, nullable=False),
+)
+
 locks = Table(
     "mp_locks",
     metadata,

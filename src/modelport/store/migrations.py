@@ -38,12 +38,17 @@ def _0005_retraining(conn: Connection) -> None:
     db.metadata.create_all(conn, tables=[db.retrain_events], checkfirst=True)
 
 
+def _0006_traffic(conn: Connection) -> None:
+    db.metadata.create_all(conn, tables=[db.traffic_routes], checkfirst=True)
+
+
 MIGRATIONS: list[tuple[str, Callable[[Connection], None]]] = [
     ("0001_initial", _0001_initial),
     ("0002_compiled_twins", _0002_compiled),
     ("0003_batch_jobs", _0003_batch),
     ("0004_monitoring", _0004_monitoring),
     ("0005_retraining", _0005_retraining),
+    ("0006_traffic_routes", _0006_traffic),
 ]
 
 
