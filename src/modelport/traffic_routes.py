@@ -96,7 +96,9 @@ def set_route(
     with engine.begin() as conn:
         where = and_(t.c.model == name, t.c.kind == kind, t.c.active.is_(True))
         conn.execute(update(t).where(where).values(active=False, ended_at=now))
-        new_id = conn.execute(insert(t).values(**row)).inserted_primary_key[0]
+        key = conn.execute(insert(t).values(**row)).inserted_primary_key
+        assert key is not None
+        new_id = key[0]
     return Route(id=int(new_id), **{k: v for k, v in row.items() if k != "active"})
 
 
