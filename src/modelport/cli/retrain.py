@@ -48,7 +48,9 @@ def run(
     if as_json:
         print_json(outcome.to_dict())
     else:
-        style = {"promoted": "green", "rejected": "yellow", "failed": "red", "skipped": "dim"}[outcome.state]
+        style = {"promoted": "green", "observing": "cyan", "rejected": "yellow", "failed": "red"}.get(
+            outcome.state, "dim"
+        )
         console().print(f"[{style}]{outcome.state}[/]: {escape(outcome.message or '')}")
     if outcome.state == "failed":
         raise typer.Exit(1)

@@ -145,9 +145,8 @@ def timeline(model: str, client: Any = None) -> list[dict[str, Any]]:
 
     name = ModelRef.parse(model).name
     c = _client(client)
-    trail = [
-        e for e in audit_events(c.meta.engine, name) if e["kind"] in ("promotion", "rollback", "failure")
-    ]
+    kinds = ("phase", "promotion", "rollback", "failure")
+    trail = [e for e in audit_events(c.meta.engine, name) if e["kind"] in kinds]
     out: list[dict[str, Any]] = []
     for r in store_for(c).results(name):
         out.append(

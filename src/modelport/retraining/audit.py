@@ -1,5 +1,5 @@
-"""The retraining audit trail (``mp_retrain_events``): every check, run, decision, promotion,
-rollback and failure, with its time and reasons."""
+"""The retraining audit trail (``mp_retrain_events``): every check, run, decision, shadow or
+canary phase, promotion, rollback and failure, with its time and reasons."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from sqlalchemy import Engine, insert, select
 from modelport.files import plain
 from modelport.store import db
 
-KINDS = ("check", "run", "failure", "decision", "promotion", "rollback")
+KINDS = ("check", "run", "failure", "decision", "phase", "promotion", "rollback")
 
 
 def record(engine: Engine, model: str, kind: str, summary: str, **details: Any) -> dict[str, Any]:

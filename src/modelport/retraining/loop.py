@@ -13,8 +13,13 @@
    reasons, the code's module, function and sha256, holdout metrics).
 4. **Gate**: champion and challenger are scored on the same holdout; promotion needs the margin,
    the champion's signature, and — where the champion runs a compiled twin — a passing parity gate.
-5. **Promote** by moving the alias (servers watching it hot-swap). Every step lands in the audit
-   trail (``retrain history``).
+5. **Promote** by moving the alias (servers watching it hot-swap) — at once (``promote: direct``), or
+   after a shadow or canary phase on live traffic (:mod:`modelport.retraining.phases`): while a phase
+   is in progress, ``run`` judges it instead of retraining. Every step lands in the audit trail
+   (``retrain history``).
+
+The training data is a Parquet dataset of labelled rows, or (``kind: prediction_log``) the requests
+that were logged, joined with the labels that arrived for them.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import pandas as pd
 
 from modelport.errors import InvalidInput, ModelportError
 from modelport.model_version import ModelVersion
-from modelport.retraining import audit
+from modelport.retraining import audit, phases
 from modelport.retraining.policy import Policy, load_policy
 
 
@@ -47,7 +52,7 @@ class Decision:
 
 @dataclass
 class Outcome:
-    state: str  # skipped, failed, rejected, promoted
+    state: str  # skipped, failed, rejected, observing (a shadow or canary phase), promoted
     reasons: list[str]
     champion: str
     challenger: str | None = None
@@ -126,6 +131,13 @@ def check(policy: Policy | str | Path, client: Any = None, record: bool = True) 
 def run(policy: Policy | str | Path, *, force: bool = False, client: Any = None) -> Outcome:
     """Check, and when triggered (or ``force``), retrain and promote only a better challenger."""
     p, c = _policy(policy), _client(client)
+    route = phases.current(c, p)
+    if route is not None:  # a shadow or canary phase in progress: judge it, do not retrain
+        state, summary, live = phases.advance(p, c, route)
+        info = route.details
+        return Outcome(
+            state, list(info.get("reasons", [])), info["champion"], route.ref, live.details, summary
+        )
     decision = check(p, c)
     champion = c.registry.get(f"{p.model}@{p.alias}")
     reasons = decision.reasons or (["forced"] if force else [])
@@ -133,7 +145,7 @@ def run(policy: Policy | str | Path, *, force: bool = False, client: Any = None)
         return Outcome("skipped", [], champion.ref, message="no trigger fired")
     audit.record(c.meta.engine, champion.name, "run", "; ".join(reasons), champion=champion.ref)
     try:
-        train, holdout, window = _data(p)
+        train, holdout, window = _data(p, c)
         model, code = _train(p, train)
     except ModelportError as exc:
         audit.record(c.meta.engine, champion.name, "failure", exc.message, champion=champion.ref)
@@ -149,7 +161,12 @@ def run(policy: Policy | str | Path, *, force: bool = False, client: Any = None)
     lineage = {
         "retraining": {
             "trigger": reasons,
-            "data": {"path": p.data_path, "window": window, "rows": len(train), "holdout_rows": len(holdout)},
+            "data": {
+                "source": p.data_path or p.data_kind,
+                "window": window,
+                "rows": len(train),
+                "holdout_rows": len(holdout),
+            },
             "code": code,
             "champion": champion.ref,
             "policy": str(p.path) if p.path else None,
@@ -180,6 +197,9 @@ def run(policy: Policy | str | Path, *, force: bool = False, client: Any = None)
     if verdict:
         audit.record(c.meta.engine, champion.name, "decision", f"kept {champion.ref}: {verdict}", **details)
         return Outcome("rejected", reasons, champion.ref, mv.ref, metrics, verdict)
+    if p.promote != "direct":
+        _, summary = phases.start(p, c, champion, mv, reasons, metrics)
+        return Outcome("observing", reasons, champion.ref, mv.ref, metrics, summary)
     c.registry.set_alias(champion.name, mv.version, p.alias, reason=f"retrained: {'; '.join(reasons)}"[:500])
     summary = (
         f"promoted {mv.ref} to @{p.alias}: {p.metric} {challenger_score:.4f} vs {champion_score:.4f} "
@@ -234,12 +254,15 @@ def _metric(result: Any, metric: str) -> float | None:
     return None
 
 
-def _data(p: Policy) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+def _data(p: Policy, client: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     """The labelled data of the window, split into training rows and the latest holdout by time."""
-    path = Path(p.data_path)
-    if not path.exists():
-        raise InvalidInput(f"The training data {p.data_path} does not exist.")
-    frame = pd.read_parquet(path)
+    if p.data_kind == "prediction_log":
+        frame = _logged_with_labels(p, client)
+    else:
+        path = Path(p.data_path)
+        if not path.exists():
+            raise InvalidInput(f"The training data {p.data_path} does not exist.")
+        frame = pd.read_parquet(path)
     if p.label not in frame.columns:
         raise InvalidInput(f"The training data has no label column '{p.label}'.")
     frame = frame[frame[p.label].notna()]
@@ -259,6 +282,31 @@ def _data(p: Policy) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
     if len(train) < 10 or len(holdout) < 10:
         raise InvalidInput(f"Too little labelled data to retrain: {len(frame)} rows in the window.")
     return train.reset_index(drop=True), holdout.reset_index(drop=True), window
+
+
+def _logged_with_labels(p: Policy, client: Any) -> pd.DataFrame:
+    """The requests servers and batch runs logged (canary answers included, shadow copies not),
+    joined with the labels that arrived for them; the label column is named ``p.label``."""
+    from modelport.monitoring.store import MonitorStore
+    from modelport.prediction_log_reader import read_prediction_log
+
+    name = p.model.split("@")[0].split(":")[0]
+    since = None
+    if p.window:
+        from modelport.batch.jobs import parse_duration
+
+        since = datetime.now(UTC) - parse_duration(p.window)
+    log = read_prediction_log(client.settings.home, name, since=since)
+    if "role" in log:
+        log = log[log["role"] != "shadow"]
+    labels = MonitorStore(client.meta.engine, client.settings.home).labels(name)
+    if not len(log) or not len(labels):
+        raise InvalidInput(f"No logged predictions of {name} with labels to retrain on (see mp.log_labels).")
+    inputs = {c: c[len("in_") :] for c in log.columns if c.startswith("in_")}
+    frame = log[["request_id", "timestamp", *inputs]].rename(columns=inputs)
+    frame = frame.assign(request_id=frame["request_id"].astype(str))
+    joined = frame.merge(labels[["key", "label"]], left_on="request_id", right_on="key")
+    return joined.drop(columns=["key"]).rename(columns={"label": p.label})
 
 
 def _train(p: Policy, train: pd.DataFrame) -> tuple[Any, dict[str, Any]]:
