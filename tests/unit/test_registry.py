@@ -268,6 +268,7 @@ def test_public_surface() -> None:
         "TensorSpec",
         "__version__",
         "batch",
+        "clear_traffic",
         "compile",
         "default_client",
         "delete_alias",
@@ -282,10 +283,21 @@ def test_public_surface() -> None:
         "register",
         "serve",
         "set_alias",
+        "set_traffic",
+        "traffic",
     }
     for name in mp.__all__:
         assert hasattr(mp, name), name
-    for name in ("register", "load", "get", "set_alias", "delete_alias", "list_models"):
+    for name in (
+        "register",
+        "load",
+        "get",
+        "set_alias",
+        "delete_alias",
+        "list_models",
+        "set_traffic",
+        "traffic",
+    ):
         assert getattr(mp, name).__doc__
 
 
