@@ -231,6 +231,7 @@ def test_demo_in_process_registers_the_next_version(home: Path) -> None:
     loop = second["retraining"]  # the drop triggers retraining; the better challenger is served
     assert loop["state"] == "promoted" and loop["served_after"] == int(loop["challenger"].split(":")[1])
     assert loop["served_before"] != loop["served_after"]
+    assert loop["metrics"]["challenger_rows"] >= 100  # promoted after shadowing live requests
     advice = second["advice"]["recommendation"]  # the advisor's report for the demo model
     assert advice["mode"] in ("real-time", "batch", "edge") and advice["reasons"]
     assert second["advice"]["profile"]["runtimes"]["onnx"]

@@ -190,15 +190,26 @@ def demo(
     from modelport.cli.demo_retrain import close_the_loop
 
     t0 = time.perf_counter()
-    loop = close_the_loop(home, MODEL, ALIAS, watched["calm"], watched["drifted"])
-    outcome = loop["outcome"]
+    from modelport.cli.demo_monitor import drifted_applications
+
+    live = drifted_applications(300, seed + 1_000)
+    loop = close_the_loop(home, MODEL, ALIAS, watched["calm"], watched["drifted"], live)
+    outcome, gated = loop["outcome"], loop["gated"]
     metric = "roc_auc"
-    old_m, new_m = outcome.metrics.get(f"champion_{metric}"), outcome.metrics.get(f"challenger_{metric}")
+    old_m, new_m = gated.metrics.get(f"champion_{metric}"), gated.metrics.get(f"challenger_{metric}")
     scores = f"AUC {new_m:.3f} vs the champion's {old_m:.3f} on the latest data" if old_m is not None else ""
+    shadowed = ""
+    if loop["live"] is not None:
+        m = loop["live"].metrics
+        if m.get(f"champion_{metric}") is not None and m.get(f"challenger_{metric}") is not None:
+            shadowed = (
+                f" · shadowed {m['challenger_rows']} live requests: AUC {m[f'challenger_{metric}']:.3f} vs "
+                f"{m[f'champion_{metric}']:.3f}"
+            )
     say.step(
         f"Closed the loop: drift triggered retraining, the challenger was {outcome.state}",
-        f"{'; '.join(outcome.reasons)} · {outcome.challenger or ''} {scores} · the server answered with "
-        f"version {loop['served_before']} before and {loop['served_after']} after",
+        f"{'; '.join(outcome.reasons)} · {outcome.challenger or ''} {scores}{shadowed} · the server "
+        f"answered with version {loop['served_before']} before and {loop['served_after']} after",
         time.perf_counter() - t0,
     )
 

@@ -1,11 +1,15 @@
 """The demo's closed loop: the outcomes of the calm and the drifted weeks are the labelled data; the
-policy's drift trigger fires, a challenger is trained in its own process, beats the champion on the
-latest data, is promoted, and a server watching credit@production answers with the new version."""
+policy's drift trigger fires, a challenger is trained in its own process and beats the champion on
+the latest data; it then shadows the live traffic of a server watching credit@production (a copy
+of each request, never answering), the outcomes of those requests arrive, the challenger's live
+AUC beats the champion's on the very same requests, it is promoted, and the server answers with
+the new version."""
 
 from __future__ import annotations
 
 import shutil
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +23,13 @@ def train(df):
 '''
 
 
-def close_the_loop(home: Path, model: str, alias: str, calm: Any, drifted: Any) -> dict[str, Any]:
+def close_the_loop(home: Path, model: str, alias: str, calm: Any, drifted: Any, live: Any) -> dict[str, Any]:
+    """``live``: applications (with their outcomes, ``default``) that reach the server meanwhile."""
     import httpx
     import pandas as pd
     import yaml
 
+    import modelport as mp
     from modelport.client import default_client
     from modelport.retraining.loop import run
     from modelport.serving import create_app
@@ -66,19 +72,82 @@ def close_the_loop(home: Path, model: str, alias: str, calm: Any, drifted: Any) 
                 },
                 "trigger": {"dataset_drift": True, "metric_drop": {"metric": "roc_auc", "by": 0.05}},
                 "evaluate": {"metric": "roc_auc", "holdout": "latest 20% by time", "min_improvement": 0.002},
-                "promote": {"mode": "direct"},
+                "promote": {"mode": "shadow", "duration": "1s", "min_live_labels": 100, "max_duration": "1h"},
             },
             sort_keys=False,
         )
     )
-    app = create_app(default_client(), [f"{model}@{alias}"], watch_interval=0.2, log_sample_rate=0.0)
-    row = {k: (None if v != v else v) for k, v in calm.drop(columns=["default"]).iloc[0].to_dict().items()}
+    app = create_app(default_client(), [f"{model}@{alias}"], watch_interval=0.2)
+    dispatcher = app.state.service.dispatcher
+    rows = [
+        {k: (None if v != v else v) for k, v in r.items()}
+        for r in live.drop(columns=["default"]).to_dict(orient="records")
+    ]
+    run_tag = uuid.uuid4().hex[:8]  # request ids unique to this demo run
+    ids = [f"demo-{run_tag}-{i}" for i in range(len(rows))]
     with BackgroundServer(app) as srv, httpx.Client(base_url=srv.url, timeout=30) as client:
-        before = client.post(f"/models/{model}/predict", json={"inputs": [row]}).json()["version"]
-        outcome = run(policy)
+
+        def answer(row: dict[str, Any], rid: str) -> int:
+            reply = client.post(
+                f"/models/{model}/predict", json={"inputs": [row]}, headers={"X-Request-ID": rid}
+            )
+            return int(reply.json()["version"])
+
+        before = answer(rows[0], "demo-before")
+        gated = run(policy)  # trains, gates on the holdout, starts the shadow phase
+        outcome, live_outcome = gated, None
+        if gated.state == "observing":
+            _wait(lambda: dispatcher.config.policy(model).shadow is not None)
+            for row, rid in zip(rows, ids, strict=True):  # live traffic; the shadow answers a copy
+                answer(row, rid)
+            # a shadow drops copies rather than slow the callers: wait until every copy is accounted
+            # for, then until the scored ones are in the prediction log (flushed every few seconds)
+            _wait(lambda: sum(_shadow_counts(client).values()) >= len(ids), timeout=30)
+            scored = _shadow_counts(client).get("scored", 0)
+            _wait(lambda: _shadowed(model, set(ids)) >= scored, timeout=20)
+            mp.log_labels(
+                model, pd.DataFrame({"request_id": ids, "default": live["default"]}), label="default"
+            )
+            live_outcome = outcome = run(policy)  # judges the phase on the labelled live requests
         after = before
         deadline = time.monotonic() + 10
         while outcome.state == "promoted" and after == before and time.monotonic() < deadline:
             time.sleep(0.1)
-            after = client.post(f"/models/{model}/predict", json={"inputs": [row]}).json()["version"]
-    return {"outcome": outcome, "served_before": before, "served_after": after, "policy": policy}
+            after = answer(rows[0], "demo-after")
+    return {
+        "outcome": outcome,
+        "gated": gated,
+        "live": live_outcome,
+        "served_before": before,
+        "served_after": after,
+        "policy": policy,
+    }
+
+
+def _wait(check: Any, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not check() and time.monotonic() < deadline:
+        time.sleep(0.1)
+
+
+def _shadowed(model: str, ids: set[str]) -> int:
+    import modelport as mp
+
+    log = mp.prediction_log(model)
+    if not len(log):
+        return 0
+    return int((log["request_id"].isin(ids) & (log["role"] == "shadow")).sum())
+
+
+def _shadow_counts(client: Any) -> dict[str, float]:
+    """The server's mirrored requests by result (scored, dropped, failed), from /metrics."""
+    import re
+
+    counts: dict[str, float] = {}
+    for m in re.finditer(
+        r"^modelport_shadow_requests_total\{([^}]*)\} (\S+)$", client.get("/metrics").text, re.M
+    ):
+        result = re.search(r'result="([^"]+)"', m.group(1))
+        if result:
+            counts[result.group(1)] = counts.get(result.group(1), 0.0) + float(m.group(2))
+    return counts
