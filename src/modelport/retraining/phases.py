@@ -122,28 +122,26 @@ def advance(p: Policy, client: Any, route: Route) -> tuple[str, str, Live]:
                 f"rows) until {give_up:%Y-%m-%d %H:%M:%S} UTC",
                 live,
             )
-        clear_routes(engine, name, route.kind)
-        summary = (
-            f"kept {champion.ref}: only {live.rows} labelled live row(s) of the {route.kind} phase of "
-            f"{route.ref} (< {p.min_live_labels})"
-        )
-        audit.record(engine, name, "decision", summary, **info, live=live.details)
-        return "rejected", summary, live
+        why = f"only {live.rows} labelled live row(s) (< {p.min_live_labels})"
+        return _keep(client, route, champion, why, live)
     gain = p.improvement(live.challenger, live.champion)
     if gain < p.live_min_improvement:
-        clear_routes(engine, name, route.kind)
-        summary = (
-            f"kept {champion.ref} after the {route.kind} phase of {route.ref}: {live.summary(p.metric)} "
-            f"(improvement {gain:+.4f} < {p.live_min_improvement:g})"
-        )
-        audit.record(engine, name, "decision", summary, **info, live=live.details)
-        return "rejected", summary, live
+        why = f"{live.summary(p.metric)} (improvement {gain:+.4f} < {p.live_min_improvement:g})"
+        return _keep(client, route, champion, why, live)
     version = int(route.ref.rsplit(":", 1)[1])
     client.registry.set_alias(name, version, p.alias, reason=f"{route.kind} phase passed"[:500])
     clear_routes(engine, name, route.kind)  # after the move: the canary's share never flips back
     summary = f"promoted {route.ref} to @{p.alias} after its {route.kind} phase: {live.summary(p.metric)}"
     audit.record(engine, name, "promotion", summary, **info, live=live.details)
     return "promoted", summary, live
+
+
+def _keep(client: Any, route: Route, champion: ModelVersion, why: str, live: Live) -> tuple[str, str, Live]:
+    """End the phase without promoting (audited)."""
+    clear_routes(client.meta.engine, route.model, route.kind)
+    summary = f"kept {champion.ref} after the {route.kind} phase of {route.ref}: {why}"
+    audit.record(client.meta.engine, route.model, "decision", summary, **route.details, live=live.details)
+    return "rejected", summary, live
 
 
 def compare(client: Any, p: Policy, route: Route, champion: ModelVersion) -> Live:
