@@ -139,6 +139,13 @@ def test_without_live_labels_the_champion_stays(loop: dict[str, Any], tmp_path: 
     )
     assert run(staged, force=True).state == "observing"
     assert [r.kind for r in mp.traffic("credit")] == ["shadow"]
+    from typer.testing import CliRunner
+
+    from modelport.cli.app import app as cli
+
+    shown = CliRunner().invoke(cli, ["retrain", "check", str(staged)], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0 and "A shadow credit:2 mirrors 100%" in shown.output, shown.output
+    assert "judges it" in shown.output
     time.sleep(0.7)
     kept = run(staged)
     assert kept.state == "rejected" and "only 0 labelled live row(s)" in kept.message

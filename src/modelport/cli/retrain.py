@@ -26,7 +26,14 @@ def check(policy: PolicyArg, as_json: JsonOption = False) -> None:
     if as_json:
         print_json({"trigger": decision.trigger, "reasons": decision.reasons, **decision.details})
         return
-    if decision.trigger:
+    phase = decision.details.get("phase")
+    if phase:
+        until = f" until {phase['until']:%Y-%m-%d %H:%M:%S} UTC" if phase.get("until") else ""
+        console().print(
+            f"[cyan]A {escape(phase['route'])}{until}[/]: `retrain run` judges it on the labelled live "
+            "requests instead of retraining."
+        )
+    elif decision.trigger:
         console().print("[yellow]Would retrain:[/] " + escape("; ".join(decision.reasons)))
     else:
         console().print(f"No trigger fires for {escape(decision.details['champion'])}.")

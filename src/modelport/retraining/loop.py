@@ -120,6 +120,9 @@ def check(policy: Policy | str | Path, client: Any = None, record: bool = True) 
         if due <= datetime.now(UTC):
             reasons.append(f"scheduled ({p.schedule}; due {due:%Y-%m-%d %H:%M} UTC)")
     decision = Decision(bool(reasons), reasons, {"champion": champion.ref, "windows": len(windows)})
+    route = phases.current(c, p)
+    if route is not None:  # `run` judges the phase instead of retraining
+        decision.details["phase"] = {"route": route.describe(), "until": route.ends_at, **route.details}
     if record:
         summary = "; ".join(reasons) if reasons else "no trigger fired"
         audit.record(
