@@ -132,9 +132,10 @@ def as_of(features: pd.DataFrame, entities: pd.DataFrame, ttl: pd.Timedelta) -> 
     return pd.DataFrame([r if r is not None else pd.Series(index=FEATURES) for r in out])
 
 
-def write_job(tmp_path: Path, **features: Any) -> Path:
-    spec = {
-        "name": "credit-feast",
+def write_job(tmp_path: Path, engine: str = "local", **features: Any) -> Path:
+    spec: dict[str, Any] = {
+        "name": f"credit-feast-{engine}",
+        "engine": engine,
         "model": "credit@production",
         "source": {"kind": "parquet", "path": "entities/", "watermark": "event_timestamp"},
         "key": "application_id",
@@ -142,6 +143,9 @@ def write_job(tmp_path: Path, **features: Any) -> Path:
         "output": {"kind": "parquet", "path": "scores/"},
         "features": {"kind": "feast", "repo": "feature_repo/", "timestamp": "event_timestamp", **features},
     }
+    if engine == "ray":
+        spec["ray"] = {"num_cpus": 2}
+        spec["batch_size"] = 40  # several chunks, so several Feast lookups on the actors
     path = tmp_path / "job.yaml"
     path.write_text(yaml.safe_dump(spec))
     (tmp_path / "entities").mkdir(exist_ok=True)
@@ -239,3 +243,26 @@ def test_enricher_keeps_rows_order_and_index(tmp_path: Path) -> None:
         FeastEnricher({"kind": "feast", "repo": str(tmp_path / "repo"), "features": ["credit_stats:nope"]})
     with pytest.raises(InvalidInput, match="exactly one of"):
         FeastEnricher({"kind": "feast", "repo": str(tmp_path / "repo")})
+
+
+def test_the_ray_engine_joins_the_same_features(tmp_path: Path, home: Path) -> None:
+    """engine: ray — each actor opens the feature store once and joins features to its chunks."""
+    pytest.importorskip("ray", reason="the Feast environment installs ray for this test")
+    train_model()
+    times = [T0 + pd.Timedelta(days=1, minutes=i) for i in range(N)] + [CHANGE + pd.Timedelta(days=1)] * 5
+    entities = entity_rows([*range(N), *range(5)], times)
+    outputs = {}
+    for engine in ("local", "ray"):
+        folder = tmp_path / engine
+        folder.mkdir()
+        make_repo(folder / "feature_repo")
+        path = write_job(folder, engine=engine, features=REFS)
+        entities.to_parquet(folder / "entities" / "a.parquet")
+        result = mp.batch.run(path)
+        assert (result.state, result.rows_out) == ("published", N + 5), engine
+        out = pd.read_parquet(folder / "scores").drop(columns=["run_id"])
+        out["event_timestamp"] = pd.to_datetime(out["event_timestamp"], utc=True)
+        outputs[engine] = out.sort_values(["application_id", "event_timestamp"]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(outputs["ray"], outputs["local"], check_like=True)
+    late = outputs["ray"][outputs["ray"]["event_timestamp"] > CHANGE]
+    assert len(late) == 5 and late["proba_1"].nunique() == 5  # the new profiles, point in time

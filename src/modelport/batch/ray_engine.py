@@ -28,7 +28,8 @@ _ENV = ("MODELPORT_HOME", "MODELPORT_DB_URL", "MODELPORT_ARTIFACTS")
 
 
 class _ScoreActor:
-    """A Ray actor: loads the pinned model version once, then scores chunk after chunk.
+    """A Ray actor: loads the pinned model version (and opens the job's feature store) once, then
+    joins features to and scores chunk after chunk.
 
     Each input chunk becomes ONE row holding the scored output, its watermarks and the rejects as
     Arrow IPC bytes, so types survive the trip to the driver exactly.
@@ -40,7 +41,12 @@ class _ScoreActor:
         os.environ.update(env)
         import modelport as mp
 
-        self.scorer = Scorer(job, mp.load(ref, runtime=job.runtime), run_id, text)
+        enricher = None
+        if job.features is not None:  # each actor opens the feature store once, like the model
+            from modelport.batch.enrich import make_enricher
+
+            enricher = make_enricher(job.features)
+        self.scorer = Scorer(job, mp.load(ref, runtime=job.runtime), run_id, text, enricher)
         self.scorer.logger = _Collector() if job.log_sample > 0 else None
         self.admission = admission
 
@@ -101,8 +107,6 @@ def score_on_ray(
 
     if job.source.kind == "sql":
         raise InvalidInput("engine: ray reads file sources; score a sql source with engine: local.")
-    if job.features is not None:
-        raise InvalidInput("engine: ray does not join feature-store features yet; use engine: local.")
     paths = increment.paths
     if not paths:
         return
