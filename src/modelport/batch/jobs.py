@@ -74,6 +74,8 @@ class Job:
     engine: str = "local"
     runtime: str = "auto"
     batch_size: int = 65_536  # rows per chunk read, scored and written: bounds the memory
+    # chunks scored at once (threads); default: one per CPU with the ONNX runtime, 1 with native
+    workers: int | None = None
     on_error: str = "reject"  # or "fail": the first invalid row fails the run
     rejects: OutputSpec | None = None  # default: <output>/_rejects (files) or <table>_rejects (sql)
     passthrough: tuple[str, ...] = ()  # source columns copied to the output besides the key
@@ -116,6 +118,8 @@ class Job:
             raise InvalidInput(f"on_error must be 'reject' or 'fail'; got '{self.on_error}'.")
         if self.batch_size < 1:
             raise InvalidInput("batch_size must be at least 1.")
+        if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
+            raise InvalidInput(f"workers must be a whole number of at least 1; got {self.workers!r}.")
         if not 0.0 <= self.log_sample <= 1.0:
             raise InvalidInput("log_sample must be between 0 and 1.")
         if self.features is not None and self.features.get("kind") != "feast":

@@ -31,15 +31,18 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from modelport.batch.enrich import make_enricher
 from modelport.batch.jobs import FILE_KINDS, Job, load_job
-from modelport.batch.scoring import Admission, Scorer
+from modelport.batch.pipeline import cpu_count, env, ordered_map
+from modelport.batch.scoring import Admission, Scored, Scorer
 from modelport.batch.sinks import FolderSink, SqlSink, make_sink
 from modelport.batch.sources import Bounds, FileSource, SqlSource
 from modelport.batch.state import BatchStore, FileRecord, RunRecord
 from modelport.batch.watermarks import normalize_scalar, wm_display, wm_state, wm_text, wm_value
 from modelport.errors import ModelportError, SchemaMismatch
+from modelport.flavors.onnx import THREADS_ENV
 from modelport.schema import Signature
 
 log = logging.getLogger(__name__)
@@ -136,7 +139,14 @@ class _Run:
     def execute(self) -> RunResult:
         job = self.job
         mv = self.client.registry.get(job.model)
-        predictor = self.client.registry.load(mv, runtime=job.runtime)
+        self.workers = job.workers or cpu_count()
+        threads = None
+        if job.engine == "local" and self.workers > 1 and not os.environ.get(THREADS_ENV):
+            threads = str(max(1, cpu_count() // self.workers))  # the workers share the cores
+        with env(THREADS_ENV, threads):
+            predictor = self.client.registry.load(mv, runtime=job.runtime)
+        if predictor.runtime != "onnx" and not job.workers:
+            self.workers = 1  # native models bring their own threads (OpenMP): one chunk at a time
         before = None if self.full_refresh else self.store.watermark(job.name)
         increment = _Increment(job, self.store, before, self.full_refresh)
         needed = increment.check_columns(predictor.signature)  # fails before anything is written
@@ -148,7 +158,7 @@ class _Run:
             "full_refresh": self.full_refresh,
         }
         if self.dry_run:
-            stats["rows_in"] = sum(len(f) for f in increment.frames(needed))
+            stats["rows_in"] = sum(len(f) for f in increment.chunks(needed))
             stats["duration_s"] = round(time.perf_counter() - self.t0, 3)
             return RunResult(self.run_id, job.name, "dry-run", stats)
         sinks = _sinks(job)
@@ -207,21 +217,32 @@ class _Run:
         sinks: dict[str, FolderSink | SqlSink],
         plan: dict[str, Any],
     ) -> dict[str, Any]:
-        import pyarrow as pa
-
         out = sinks["output"].writer(plan["output"])
         rejects = sinks["rejects"].writer(plan["rejects"])
         rows_rejected = 0
+        results: Iterator[Scored]
         if self.job.engine == "ray":
             from modelport.batch.ray_engine import score_on_ray
 
-            chunks_iter = score_on_ray(self.job, increment, needed, scorer, self.client.settings)
+            results = (
+                Scored(pa.Table.from_pandas(scored, preserve_index=False), wm, rejected)
+                for scored, wm, rejected in score_on_ray(
+                    self.job, increment, needed, scorer, self.client.settings
+                )
+            )
         else:
-            chunks_iter = (scorer.process(f, increment.admission) for f in increment.frames(needed))
-        for chunks, (scored, wm, rejected) in enumerate(chunks_iter, 1):
-            increment.scored(scored, wm)
-            if len(scored):
-                out.write(pa.Table.from_pandas(scored, preserve_index=False))
+            admission = increment.admission
+
+            def score(chunk: Any) -> Scored:
+                failpoint("in_worker")  # a chunk being scored while others are read and written
+                return scorer.score_chunk(chunk, admission)
+
+            results = ordered_map(score, increment.chunks(needed), self.workers)
+        for chunks, res in enumerate(results, 1):
+            scored, rejected = res.table, res.rejected
+            increment.scored(scored, res.wm)
+            if scored.num_rows:
+                out.write(scored)
             if len(rejected):
                 if self.job.on_error == "fail":
                     first = rejected["reject_reason"].iloc[0]
@@ -309,7 +330,8 @@ class _Increment:
             )
         return wanted
 
-    def frames(self, columns: list[str]) -> Iterator[pd.DataFrame]:
+    def chunks(self, columns: list[str]) -> Iterator[pd.DataFrame | pa.RecordBatch]:
+        """The increment's rows in chunks: Arrow record batches from Parquet, else DataFrames."""
         bounds = Bounds(self.wm_col, self.lower, self.upper) if self.wm_col else None
         if isinstance(self.source, SqlSource):
             assert bounds is not None
@@ -322,7 +344,7 @@ class _Increment:
     def admission(self) -> Admission:
         return Admission(self.wm_col, self.lower, self.upper, self._seen, self.job.key)
 
-    def scored(self, scored: pd.DataFrame, wm: pd.Series | None) -> None:
+    def scored(self, scored: pa.Table, wm: pd.Series | None) -> None:
         """Track the highest watermark scored and the look-back's (key, watermark) pairs."""
         if wm is None or not len(wm):
             return
@@ -332,7 +354,7 @@ class _Increment:
         if self.lookback and self.job.key:
             span = pd.Timedelta(self.lookback) if isinstance(self._max, pd.Timestamp) else self.lookback
             recent = (wm > self._max - span).to_numpy()
-            keys = scored[self.job.key].astype(str).to_numpy()[recent]
+            keys = scored.column(self.job.key).to_pandas().astype(str).to_numpy()[recent]
             self.keys.extend(zip(keys, wm[recent].map(wm_text), strict=True))
 
     def watermark_after(self) -> Any:

@@ -3,13 +3,15 @@ row-level rejects (bisection), prediction, the output rows and the log sample.""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
+from modelport.batch import arrow_chunks
 from modelport.batch.enrich import Enricher
 from modelport.batch.jobs import Job
 from modelport.batch.watermarks import wm_series, wm_text
@@ -27,13 +29,13 @@ class Admission:
     seen: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset()
     key: str | None = None
 
-    def admit(self, frame: pd.DataFrame, scorer: Scorer) -> pd.DataFrame:
+    def admit(self, frame: pd.DataFrame, reject: Callable[[pd.DataFrame, str], None]) -> pd.DataFrame:
         if not self.wm_col:
             return frame
         wm = wm_series(frame[self.wm_col])
         missing = wm.isna()
         if missing.any():
-            scorer.reject(frame[missing], f"the watermark column '{self.wm_col}' is empty")
+            reject(frame[missing], f"the watermark column '{self.wm_col}' is empty")
         keep = ~missing
         if self.lower is not None:
             keep &= wm > self.lower
@@ -47,8 +49,21 @@ class Admission:
         return frame.assign(__wm=wm)  # copy-on-write: no copy of the data
 
 
+@dataclass
+class Scored:
+    """One scored chunk: its output rows, their watermarks (None without one), its rejected rows."""
+
+    table: pa.Table
+    wm: pd.Series | None
+    rejected: pd.DataFrame
+    fast: bool = False  # scored on the Arrow path
+
+
 class Scorer:
-    """Types, validates and scores one chunk; rows that fail become rejects with their reason."""
+    """Types, validates and scores one chunk; rows that fail become rejects with their reason.
+
+    Holds no per-chunk state, so several threads may score chunks with one Scorer at once.
+    """
 
     def __init__(
         self, job: Job, predictor: Predictor, run_id: str, text: bool, enricher: Enricher | None = None
@@ -56,69 +71,124 @@ class Scorer:
         self.job, self.predictor, self.run_id, self.text = job, predictor, run_id, text
         self.enricher = enricher
         self.logger: Any = None  # a PredictionLogger when the run logs a sample of its rows
-        self._labels: np.ndarray = np.empty(0)
-        self._proba: np.ndarray | None = None
         self._rng = np.random.default_rng()
         self.mv = predictor.model_version
         self.classes = predictor.classes
         self.names = list(predictor.signature.names)
-        self._rejects: list[pd.DataFrame] = []
 
-    def reject(self, rows: pd.DataFrame, reason: str | pd.Series) -> None:
+    def _reject(self, into: list[pd.DataFrame], rows: pd.DataFrame, reason: str | pd.Series) -> None:
         if not len(rows):
             return
         out = rows.drop(columns=["__wm"], errors="ignore").astype("string").astype(object)
         out["reject_reason"] = reason
         out["run_id"] = self.run_id
-        self._rejects.append(out)
+        into.append(out)
+
+    def score_chunk(self, chunk: pa.RecordBatch | pd.DataFrame, admission: Admission) -> Scored:
+        """One chunk of the local engine: Arrow straight through where the types allow (see
+        :mod:`modelport.batch.arrow_chunks`), else the pandas path."""
+        if isinstance(chunk, pa.RecordBatch):
+            fast = self._score_arrow(chunk, admission)
+            if fast is not None:
+                return fast
+            chunk = chunk.to_pandas()
+        scored, labels, proba, wm, rejected = self._score_frame(chunk, admission)
+        table = pa.Table.from_pandas(self.output(scored, labels, proba), preserve_index=False)
+        return Scored(table, wm, rejected)
+
+    def _score_arrow(self, chunk: pa.RecordBatch, admission: Admission) -> Scored | None:
+        if self.text or self.enricher is not None or admission.seen:
+            return None
+        rows = arrow_chunks.admit(chunk, admission.wm_col, admission.lower, admission.upper)
+        if rows is None:
+            return None
+        batch = arrow_chunks.model_batch(rows, self.predictor.signature)
+        if batch is None:
+            return None
+        try:
+            labels, proba = self.predictor.predict_with_proba(batch) if len(rows) else (np.empty(0), None)
+        except _MODEL_ERRORS:
+            return None  # the pandas path finds the rows the model refuses
+        labels = np.asarray(labels)
+        proba = None if proba is None else np.asarray(proba)
+        job = self.job
+        if self.logger is not None and len(rows):
+            wanted = [*self.names, *([job.key] if job.key and job.key not in self.names else [])]
+            self._log_sample(lambda picked: rows.select(wanted).take(picked).to_pandas(), rows, labels, proba)
+        table = arrow_chunks.output_table(
+            rows,
+            job.key,
+            job.passthrough,
+            labels,
+            proba,
+            self.classes,
+            self.mv.name,
+            self.mv.version,
+            self.run_id,
+        )
+        return Scored(table, arrow_chunks.watermarks(rows, admission.wm_col), pd.DataFrame(), fast=True)
 
     def process(
         self, frame: pd.DataFrame, admission: Admission
     ) -> tuple[pd.DataFrame, pd.Series | None, pd.DataFrame]:
-        """One chunk: (output rows, their watermarks or None, rejected rows with reasons)."""
-        frame = admission.admit(frame, self)
+        """One chunk (the Ray engine's actors): (output rows, their watermarks or None, rejected rows)."""
+        scored, labels, proba, wm, rejected = self._score_frame(frame, admission)
+        return self.output(scored, labels, proba), wm, rejected
+
+    def _score_frame(
+        self, frame: pd.DataFrame, admission: Admission
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None, pd.Series | None, pd.DataFrame]:
+        rejects: list[pd.DataFrame] = []
+        frame = admission.admit(frame, lambda rows, reason: self._reject(rejects, rows, reason))
         if self.enricher is not None and len(frame):
             frame = self.enricher.enrich(frame)
-        scored, rejected = self.score(frame)
+        scored, labels, proba = self.score(frame, rejects)
         wm = scored["__wm"].reset_index(drop=True) if "__wm" in scored else None
-        return self.output(scored), wm, rejected
+        rejected = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame()
+        return scored, labels, proba, wm, rejected
 
-    def score(self, frame: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """(scored rows, rejected rows with ``reject_reason``); predictions in ``_labels``/``_proba``."""
+    def score(
+        self, frame: pd.DataFrame, rejects: list[pd.DataFrame]
+    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
+        """(scored rows, their labels, their probabilities); rejected rows go to ``rejects``."""
         if self.text and len(frame):
-            frame = self._type_text(frame)
+            frame = self._type_text(frame, rejects)
         labels: list[np.ndarray] = []
         probas: list[np.ndarray] = []
         kept: list[pd.DataFrame] = []
-        for part, lab, proba in self._bisect(frame):
+        for part, lab, proba in self._bisect(frame, rejects):
             kept.append(part)
             labels.append(lab)
             if proba is not None:
                 probas.append(proba)
         scored = (pd.concat(kept) if len(kept) > 1 else kept[0]) if kept else frame.iloc[:0]
-        self._labels = np.concatenate(labels) if labels else np.empty(0)
+        labels_all = np.concatenate(labels) if labels else np.empty(0)
         proba_all = np.concatenate(probas) if probas else None
-        self._proba = proba_all
         if self.logger is not None and len(scored):
-            self._log_sample(scored, proba_all)
-        rejected = pd.concat(self._rejects, ignore_index=True) if self._rejects else pd.DataFrame()
-        self._rejects = []
-        return scored, rejected
+            self._log_sample(lambda picked: scored.iloc[picked], scored, labels_all, proba_all)
+        return scored, labels_all, proba_all
 
-    def _log_sample(self, scored: pd.DataFrame, proba: np.ndarray | None) -> None:
+    def _log_sample(
+        self,
+        rows_at: Callable[[np.ndarray], pd.DataFrame],
+        rows: Any,
+        labels: np.ndarray,
+        proba: np.ndarray | None,
+    ) -> None:
         """A ``log_sample`` share of the scored rows to the prediction log (for monitoring), each with
         its key as the request id so that labels arriving later can be joined to it."""
         from modelport.serving.manager import Prediction
 
         assert self.logger is not None
-        picked = np.flatnonzero(self._rng.random(len(scored)) < self.job.log_sample)
+        picked = np.flatnonzero(self._rng.random(len(rows)) < self.job.log_sample)
         if not len(picked):
             return
-        batch = self.predictor.prepare(scored.iloc[picked][self.names])
-        keys = scored[self.job.key].astype(str).to_numpy()[picked] if self.job.key else self.run_id
+        sample = rows_at(picked)
+        batch = self.predictor.prepare(sample[self.names])
+        keys = sample[self.job.key].astype(str).to_numpy() if self.job.key else self.run_id
         result = Prediction(
             self.mv,
-            self._labels[picked],
+            labels[picked],
             None if proba is None else proba[picked],
             self.classes,
             len(picked),
@@ -127,24 +197,26 @@ class Scorer:
         )
         self.logger.log(result, keys, "batch", 0.0)  # one record, a request id (the key) per row
 
-    def _bisect(self, frame: pd.DataFrame) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray | None]]:
+    def _bisect(
+        self, frame: pd.DataFrame, rejects: list[pd.DataFrame]
+    ) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray | None]]:
         if not len(frame):
             return
         try:
             batch = self.predictor.prepare(frame[self.names])
             labels, proba = self.predictor.predict_with_proba(batch)
-        except (ModelportError, ValueError, TypeError, KeyError, IndexError) as exc:
+        except _MODEL_ERRORS as exc:
             if len(frame) == 1:
                 message = exc.message if isinstance(exc, ModelportError) else f"the model refused it ({exc})"
-                self.reject(frame, message)
+                self._reject(rejects, frame, message)
                 return
             half = len(frame) // 2
-            yield from self._bisect(frame.iloc[:half])
-            yield from self._bisect(frame.iloc[half:])
+            yield from self._bisect(frame.iloc[:half], rejects)
+            yield from self._bisect(frame.iloc[half:], rejects)
             return
         yield frame, np.asarray(labels), None if proba is None else np.asarray(proba)
 
-    def _type_text(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def _type_text(self, frame: pd.DataFrame, rejects: list[pd.DataFrame]) -> pd.DataFrame:
         """CSV/JSON values arrive as text: convert each column to its signature type, row by row."""
         frame = frame.copy()
         bad = pd.Series("", index=frame.index, dtype=object)
@@ -174,14 +246,14 @@ class Scorer:
             frame[spec.name] = typed
         rejected = bad != ""
         if rejected.any():
-            self.reject(frame.loc[rejected], bad[rejected])
+            self._reject(rejects, frame.loc[rejected], bad[rejected])
             frame = frame.loc[~rejected]
         for spec in self.predictor.signature.columns or ():
             if spec.type.startswith(("int", "uint")) and not frame[spec.name].isna().any():
                 frame[spec.name] = frame[spec.name].astype(spec.type)
         return frame
 
-    def output(self, scored: pd.DataFrame) -> pd.DataFrame:
+    def output(self, scored: pd.DataFrame, labels: np.ndarray, proba: np.ndarray | None) -> pd.DataFrame:
         job = self.job
         data: dict[str, Any] = {}
         if job.key:
@@ -189,15 +261,18 @@ class Scorer:
         for col in job.passthrough:
             if col != job.key:
                 data[col] = scored[col].to_numpy()
-        data["prediction"] = self._labels
-        if self._proba is not None and self.classes is not None:
+        data["prediction"] = labels
+        if proba is not None and self.classes is not None:
             for i, cls in enumerate(self.classes):
-                data[f"proba_{cls}"] = self._proba[:, i]
+                data[f"proba_{cls}"] = proba[:, i]
         n = len(scored)
         data["model"] = np.full(n, self.mv.name, dtype=object)
         data["version"] = np.full(n, self.mv.version, dtype=np.int64)
         data["run_id"] = np.full(n, self.run_id, dtype=object)
         return pd.DataFrame(data)
+
+
+_MODEL_ERRORS = (ModelportError, ValueError, TypeError, KeyError, IndexError)
 
 
 def _note(bad: pd.Series, where: pd.Series, message: pd.Series) -> None:

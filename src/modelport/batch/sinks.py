@@ -86,12 +86,14 @@ class FolderWriter:
         self._in_part = 0
         self._writer: Any = None
         self._schema: Any = None
+        self._dictionary: list[str] = []
 
     def write(self, table: Any) -> None:
         if table.num_rows == 0:
             return
         if self._schema is None:
             self._schema = table.schema
+            self._dictionary = _dictionary_columns(table)
         elif table.schema != self._schema:
             table = table.select(self._schema.names).cast(self._schema)
         if self._writer is None or self._in_part >= ROWS_PER_FILE:
@@ -109,7 +111,7 @@ class FolderWriter:
         if self.kind == "parquet":
             import pyarrow.parquet as pq
 
-            self._writer = pq.ParquetWriter(path, self._schema)
+            self._writer = pq.ParquetWriter(path, self._schema, use_dictionary=self._dictionary)
         else:
             import pyarrow.csv as pcsv
 
@@ -126,6 +128,26 @@ class FolderWriter:
             for f in self.folder.iterdir():  # durable before the commit that makes them count
                 with open(f, "rb") as fh:
                     os.fsync(fh.fileno())
+
+
+def _dictionary_columns(table: Any) -> list[str]:
+    """Columns worth dictionary-encoding, judged on the first table written: repetitive ones (model,
+    run id, labels). Keys and probabilities are nearly all distinct; trying a dictionary on them
+    costs more CPU than the rest of the write and makes the file larger."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    out = []
+    for name, col in zip(table.column_names, table.columns, strict=True):
+        if pa.types.is_floating(col.type) or pa.types.is_nested(col.type) or pa.types.is_null(col.type):
+            continue
+        try:
+            distinct = pc.count_distinct(col).as_py()
+        except pa.ArrowNotImplementedError:
+            continue
+        if distinct <= max(1, table.num_rows // 2):
+            out.append(name)
+    return out
 
 
 class SqlSink:

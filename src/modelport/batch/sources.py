@@ -13,9 +13,12 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 from modelport.batch.jobs import FILE_KINDS, SourceSpec
 from modelport.batch.state import FileRecord
@@ -102,8 +105,9 @@ class FileSource:
 
     def read(
         self, paths: Sequence[str], columns: Sequence[str], bounds: Bounds | None
-    ) -> Iterator[pd.DataFrame]:
-        """Chunks of the files' rows (only ``columns``); Parquet applies ``bounds`` in the scan."""
+    ) -> Iterator[pd.DataFrame | pa.RecordBatch]:
+        """Chunks of the files' rows (only ``columns``): Arrow record batches from Parquet (which
+        applies ``bounds`` in the scan), DataFrames of text from CSV and JSON."""
         if not paths:
             return
         if self.spec.kind == "parquet":
@@ -115,7 +119,7 @@ class FileSource:
 
     def _parquet(
         self, paths: Sequence[str], columns: Sequence[str], bounds: Bounds | None
-    ) -> Iterator[pd.DataFrame]:
+    ) -> Iterator[pa.RecordBatch]:
         """File by file, row group by row group: memory stays flat however many files there are
         (a dataset scanner reads ahead across files). Row groups whose watermark statistics lie
         wholly outside ``bounds`` are skipped unread; the exact filter runs on each chunk later."""
@@ -130,7 +134,7 @@ class FileSource:
                 names = [c for c in columns if c in pf.schema_arrow.names]
                 for batch in pf.iter_batches(batch_size=self.batch_size, row_groups=groups, columns=names):
                     if batch.num_rows:
-                        yield batch.to_pandas()
+                        yield batch
 
     def _text_chunks(self, path: str, size: int) -> Iterator[pd.DataFrame]:
         options = dict(self.spec.options)
