@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import ExtraColumnsWarning, SchemaMismatch
-from modelport.schema.frames import column_arrays, kind_of
+from modelport.schema.frames import _object_array, column_arrays, kind_of
 from modelport.schema.signature import NUMERIC_TYPES, ColumnSpec, Signature, TensorSpec
 
 
@@ -142,6 +142,10 @@ def prepare(data: Any, signature: Signature) -> Batch:
         if fast is not None:
             return fast
     names = signature.names
+    if kind in ("records", "dict"):
+        plain = _plain_columns(data, kind, names)
+        if plain is not None:
+            return _prepare_plain(plain, signature)
     arrays, extra, n_rows = column_arrays(data, names)
     missing = [n for n in names if n not in arrays]
     if missing:
@@ -171,6 +175,84 @@ def prepare(data: Any, signature: Signature) -> Batch:
     if unchanged and kind_of(data) == "pandas" and _frame_dtypes_fit(data, signature):
         frame = data if list(data.columns) == names else data[names]
     return Batch(signature, out, n_rows, frame=frame)
+
+
+def _plain_columns(data: Any, kind: str, names: list[str]) -> list[list[Any]] | None:
+    """The values of each signature column, in order, when ``data`` is JSON-shaped (row dicts, or
+    a dict of equally long column lists) and has exactly the signature's columns; else None."""
+    width = len(names)
+    if kind == "records":
+        if type(data) is not list or not data:
+            return None
+        for r in data:
+            if type(r) is not dict or len(r) != width:
+                return None
+        try:
+            if len(data) == 1:
+                row = data[0]
+                return [[row[n]] for n in names]
+            return [[r[n] for r in data] for n in names]
+        except KeyError:
+            return None
+    if type(data) is not dict or len(data) != width:
+        return None
+    try:
+        cols = [data[n] for n in names]
+    except KeyError:
+        return None
+    if not all(type(c) is list for c in cols) or len({len(c) for c in cols}) != 1:
+        return None
+    return cols
+
+
+def _prepare_plain(values: list[list[Any]], signature: Signature) -> Batch:
+    """Validate plain Python column lists: one numpy conversion per column where its values are
+    all of a fitting kind; a column with anything else (nulls, mixed or wrong kinds) takes the
+    per-value path of :func:`coerce_column`, with the same result and the same errors."""
+    out: dict[str, np.ndarray] = {}
+    problems: list[dict[str, object]] = []
+    for spec, col in zip(signature.columns or (), values, strict=True):
+        arr = _plain_column(col, spec)
+        if arr is None:
+            try:
+                arr = coerce_column(_object_array(col), spec)
+            except _ColumnError as exc:
+                problems.append({"column": spec.name, "expected": spec.type, "error": str(exc)})
+                continue
+        out[spec.name] = arr
+    if problems:
+        lines = "; ".join(f"column {p['column']!r}: {p['error']}" for p in problems)
+        raise SchemaMismatch(f"Input does not match the signature: {lines}.", problems)
+    return Batch(signature, out, len(values[0]) if values else 0)
+
+
+def _plain_column(values: list[Any], spec: ColumnSpec) -> np.ndarray | None:
+    """One column of plain values converted at once, or None when it needs the per-value path."""
+    t = spec.type
+    if t in ("string", "category"):
+        for v in values:
+            if type(v) is not str:
+                return None
+        return _object_array(values)
+    if t == "datetime":
+        return None
+    try:
+        arr = np.array(values)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    kind = arr.dtype.kind
+    if arr.ndim != 1 or kind not in "fiub":
+        return None
+    if t.startswith("float"):  # numbers and booleans widen to floats
+        return arr if arr.dtype == _NUMPY_DTYPES[t] else arr.astype(t)
+    if t == "bool":
+        return arr if kind == "b" else None
+    if kind == "f":  # floats never become integers: the per-value path names the problem
+        return None
+    try:
+        return _int_cast(arr, t)
+    except _ColumnError:
+        return None
 
 
 def _warn_extra(extra: list[str]) -> None:
