@@ -23,10 +23,9 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -35,15 +34,16 @@ from modelport.serving.manager import Prediction
 log = logging.getLogger(__name__)
 INPUT_PREFIX = "in_"
 PROBA_PREFIX = "proba_"
+_DAY = 86_400.0
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True)
-class _Record:
+class _Record(NamedTuple):
+    result: Prediction
     request_id: Any  # one id for the whole request, or (batch runs) an array with one per row
-    timestamp: datetime
     protocol: str
     latency_ms: float
-    result: Prediction
+    timestamp: float  # seconds since the epoch (UTC); a datetime per request costs the request path
 
 
 class PredictionLogger:
@@ -106,7 +106,7 @@ class PredictionLogger:
                 self.dropped += result.rows
                 self._count(result.model_version.name, "dropped", result.rows)
                 return
-            self._queue.append(_Record(request_id, datetime.now(UTC), protocol, seconds * 1000.0, result))
+            self._queue.append(_Record(result, request_id, protocol, seconds * 1000.0, time.time()))
             if len(self._queue) >= self.flush_rows and not self._wake.is_set():
                 self._wake.set()
         except Exception:  # logging must never fail a request
@@ -151,13 +151,13 @@ class PredictionLogger:
                 return
 
     def _flush(self, records: list[_Record]) -> None:
-        groups: dict[tuple[str, str], list[_Record]] = {}
+        groups: dict[tuple[str, int], list[_Record]] = {}
         for r in records:
-            groups.setdefault((r.result.model_version.name, r.timestamp.strftime("%Y-%m-%d")), []).append(r)
+            groups.setdefault((r.result.model_version.name, int(r.timestamp // _DAY)), []).append(r)
         for (name, day), group in groups.items():
             n = sum(r.result.rows for r in group)
             try:
-                self._write(name, day, group)
+                self._write(name, _date(day), group)
             except Exception:  # a failed write is counted, never raised
                 self.failed += n
                 log.exception("could not write %d prediction log rows of %s", n, name)
@@ -201,43 +201,50 @@ def _table(records: list[_Record]) -> Any:
     """
     import pyarrow as pa
 
-    rows = np.fromiter((r.result.rows for r in records), np.int64, len(records))
-    first = records[0].result
+    results = [r.result for r in records]
+    rows = np.fromiter((res.rows for res in results), np.int64, len(records))
+    single = bool((rows == 1).all())  # one row per request (the usual case): nothing to repeat
+    first = results[0]
     mv = first.model_version
     n = int(rows.sum())
 
-    def repeat(values: list[Any], dtype: Any = object) -> np.ndarray:
-        return np.repeat(np.asarray(values, dtype=dtype), rows)
+    def per_request(values: list[Any], dtype: Any = object) -> np.ndarray:
+        arr = np.asarray(values, dtype=dtype)
+        return arr if single else np.repeat(arr, rows)
 
-    stamps = [r.timestamp.replace(tzinfo=None) for r in records]
+    stamps = (np.asarray([r.timestamp for r in records]) * 1e6).astype("datetime64[us]")
     data: dict[str, Any] = {
-        "request_id": _request_ids(records),
-        "timestamp": pa.array(repeat(stamps, "datetime64[us]"), pa.timestamp("us", tz="UTC")),
+        "request_id": _request_ids(records, rows, single),
+        "timestamp": pa.array(stamps if single else np.repeat(stamps, rows), pa.timestamp("us", tz="UTC")),
         "model": np.full(n, mv.name, dtype=object),
         "version": np.full(n, mv.version, dtype=np.int64),
         "runtime": np.full(n, first.runtime, dtype=object),
-        "protocol": repeat([r.protocol for r in records]),
-        "role": repeat([r.result.role for r in records]),
-        "latency_ms": repeat([r.latency_ms for r in records], np.float64),
+        "protocol": per_request([r.protocol for r in records]),
+        "role": per_request([res.role for res in results]),
+        "latency_ms": per_request([r.latency_ms for r in records], np.float64),
     }
-    batches = [r.result.batch for r in records]
-    if batches[0] is not None and batches[0].tensor is not None:
-        tensor = np.concatenate([np.asarray(b.tensor) for b in batches if b is not None])
+    batches = [res.batch for res in results if res.batch is not None]
+    if batches and batches[0].tensor is not None:
+        tensor = np.concatenate([np.asarray(b.tensor) for b in batches])
         data[f"{INPUT_PREFIX}tensor"] = [row.reshape(-1).tolist() for row in tensor]
-    elif batches[0] is not None:
-        for col in batches[0].columns:
-            data[f"{INPUT_PREFIX}{col}"] = _column(
-                np.concatenate([b.columns[col] for b in batches if b is not None])
-            )
-    data["prediction"] = _column(np.concatenate([np.asarray(r.result.predictions) for r in records]))
+    elif batches:
+        columns = [b.columns for b in batches]  # one lookup per batch, not one per batch and column
+        for col in columns[0]:
+            data[f"{INPUT_PREFIX}{col}"] = _column(np.concatenate([c[col] for c in columns]))
+    data["prediction"] = _column(np.concatenate([np.asarray(res.predictions) for res in results]))
     if first.probabilities is not None and first.classes is not None:
-        proba = np.concatenate([np.asarray(r.result.probabilities) for r in records])
+        proba = np.concatenate([np.asarray(res.probabilities) for res in results])
         for i, cls in enumerate(first.classes):
             data[f"{PROBA_PREFIX}{cls}"] = proba[:, i]
     return pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in data.items()})
 
 
-def _request_ids(records: list[_Record]) -> np.ndarray:
+def _request_ids(records: list[_Record], rows: np.ndarray, single: bool) -> np.ndarray:
+    ids = [r.request_id for r in records]
+    if all(type(i) is str for i in ids):
+        arr = np.empty(len(ids), dtype=object)
+        arr[:] = ids
+        return arr if single else np.repeat(arr, rows)
     parts = [
         np.full(r.result.rows, r.request_id, dtype=object)
         if isinstance(r.request_id, str)
@@ -245,6 +252,11 @@ def _request_ids(records: list[_Record]) -> np.ndarray:
         for r in records
     ]
     return np.concatenate(parts) if parts else np.empty(0, dtype=object)
+
+
+def _date(day: int) -> str:
+    """``YYYY-MM-DD`` (UTC) of a day number since the epoch."""
+    return (_EPOCH + timedelta(days=day)).strftime("%Y-%m-%d")
 
 
 def _column(values: Any) -> Any:
