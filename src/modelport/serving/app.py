@@ -28,6 +28,7 @@ from modelport.errors import ModelportError, Overloaded
 from modelport.model_version import ModelVersion
 from modelport.prediction_log_reader import log_root
 from modelport.serving import docs
+from modelport.serving.asgi import ModelportApp
 from modelport.serving.dispatch import Dispatcher
 from modelport.serving.http import Service, json_response, safe_message, service
 from modelport.serving.manager import ModelManager
@@ -123,7 +124,7 @@ def create_app(
         Route("/openapi.json", openapi_endpoint, methods=["GET"]),
         Route("/docs", docs_endpoint, methods=["GET"]),
     ]
-    app = Starlette(
+    app = ModelportApp(
         routes=routes,
         lifespan=lifespan,
         exception_handlers={

@@ -146,14 +146,18 @@ class Lane:
                 gap if self.arrival_gap is None else (1 - _EWMA) * self.arrival_gap + _EWMA * gap
             )
         self._last_arrival = now
-        self.company = (1 - _EWMA) * self.company + _EWMA * (len(self.pending) + self.running)
-        job = _Job(predictor, data, decode, loop.create_future(), now, self.fast(size))
-        if job.inline and not self.policy.batching and not self.pending and not self.busy:
-            result = self._run_inline([job])[0]  # the fast path: no queue, no thread, no future
-            if isinstance(result, BaseException):
-                raise result
-            return result
-        self.pending.append(job)
+        pending = self.pending
+        self.company = (1 - _EWMA) * self.company + _EWMA * (len(pending) + self.running)
+        inline = self.fast(size)
+        if inline and not pending and not self.busy and not self.policy.batching:
+            # the fast path: no queue, no thread, no future, no job
+            started = time.perf_counter()
+            try:
+                return _execute_one(predictor, data, decode, self._metrics)
+            finally:
+                self._measured(time.perf_counter() - started, 1)
+        job = _Job(predictor, data, decode, loop.create_future(), now, inline)
+        pending.append(job)
         self._pump()
         return await job.future
 
@@ -297,6 +301,18 @@ def _execute(jobs: list[_Job], max_rows: int, metrics: Metrics | None) -> list[P
     if group:
         _score_group(jobs, group, out, metrics)
     return [r if r is not None else RuntimeError("request was not scored") for r in out]
+
+
+def _execute_one(predictor: Predictor, data: Any, decode: Decode, metrics: Metrics | None) -> Prediction:
+    """:func:`_execute` for one request on its own: the same steps, raising its error."""
+    batch = decode_batch(predictor, data, decode)
+    labels, proba = score(predictor, batch)
+    mv = predictor.model_version
+    if metrics is not None:
+        metrics.observe_call(mv, batch.n_rows, 1)
+    return Prediction(
+        mv, labels, proba, predictor.classes, batch.n_rows, batch=batch, runtime=predictor.runtime
+    )
 
 
 def _score_group(

@@ -128,9 +128,12 @@ class Metrics:
             ["model", "version", "metric", "estimated"],
             registry=self.registry,
         )
+        # A plain count the request path updates without the gauge's lock; read at scrape time.
+        self.requests_in_flight = 0
         self.in_flight = Gauge(
             "modelport_requests_in_flight", "Prediction requests being served now.", registry=self.registry
         )
+        self.in_flight.set_function(lambda: self.requests_in_flight)
 
     def observe_success(self, mv: ModelVersion, protocol: str, seconds: float, role: str = "primary") -> None:
         key = (mv.name, mv.version, protocol, role)

@@ -1,0 +1,232 @@
+"""The raw ASGI fast path for the prediction endpoints: no router, middleware or Request object.
+
+``POST /models/{ref}/predict`` (the native protocol) is answered here end to end: the headers are
+read once from the scope, the body straight from ``receive``, and the answer sent as two ASGI
+messages. ``POST /v2/models/{name}[/versions/{v}]/infer`` and ``POST /invocations`` call their
+protocol's handler directly, skipping Starlette's routing and middleware. Every other request, and
+every request under a ``root_path``, goes through Starlette as usual.
+
+Errors take the app's exception handlers (the same status codes, headers and bodies as the routed
+endpoints); the handler sees a Starlette ``Request`` built only then.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect, Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from modelport.errors import SchemaMismatch
+from modelport.refs import ModelRef
+from modelport.serving.http import (
+    REQUEST_ID,
+    ROUTING_KEY,
+    Service,
+    classes_list,
+    client_request_id,
+    jsonable,
+    new_request_id,
+    parse_json,
+    too_large,
+)
+from modelport.serving.protocols import mlflow, native, v2
+from modelport.serving.protocols._common import parse_ref
+
+_JSON = b"application/json"
+_REF_CACHE_SIZE = 1024
+_DRAIN_FACTOR = 8  # as http.read_body: read (and drop) this many limits of an oversized body
+_MODELS, _PREDICT = "/models/", "/predict"
+_V2, _INFER = "/v2/models/", "/infer"
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class ModelportApp(Starlette):
+    """Starlette, with the prediction endpoints answered before its middleware and router."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._refs: dict[str, ModelRef] = {}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
+            path: str = scope["path"]
+            if path.startswith(_MODELS) and path.endswith(_PREDICT):
+                ref = path[len(_MODELS) : -len(_PREDICT)]
+                if ref and "/" not in ref:
+                    scope["app"] = self
+                    await self._native(scope, receive, send, ref)
+                    return
+            elif path.startswith(_V2) and path.endswith(_INFER):
+                params = _v2_params(path[len(_V2) : -len(_INFER)])
+                if params is not None:
+                    await self._routed(scope, receive, send, v2.infer, params)
+                    return
+            elif path == "/invocations":
+                await self._routed(scope, receive, send, mlflow.invocations, {})
+                return
+        await super().__call__(scope, receive, send)
+
+    # --- the native protocol, end to end ---------------------------------------------------------
+
+    async def _native(self, scope: Scope, receive: Receive, send: Send, ref_text: str) -> None:
+        svc: Service = self.state.service
+        declared = rid = routing_key = None
+        for key, value in scope["headers"]:
+            if key == b"content-length":
+                declared = value
+            elif key == REQUEST_ID_B:
+                rid = value
+            elif key == ROUTING_KEY_B:
+                routing_key = value.decode("latin-1")
+        size = int(declared) if declared is not None and declared.isdigit() else None
+        started = False
+        try:
+            ref = self._ref(ref_text)
+            payload = parse_json(await _body(receive, svc.max_body_bytes, size))
+            request_id = (client_request_id(rid.decode("latin-1")) if rid else None) or new_request_id()
+            try:
+                result = await svc.predict_raw(
+                    ref, payload, native.PROTOCOL, native.decode, request_id, routing_key, size
+                )
+            except OverflowError:
+                raise SchemaMismatch(
+                    "A number in the input is out of range for its column's type "
+                    "(integers must fit in 64 bits)."
+                ) from None
+            mv = result.model_version
+            body: dict[str, Any] = {
+                "model": mv.name,
+                "version": mv.version,
+                "request_id": request_id,
+                "predictions": jsonable(result.predictions),
+            }
+            if result.probabilities is not None:
+                body["probabilities"] = jsonable(result.probabilities)
+                body["classes"] = classes_list(result.classes)
+            content = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+            headers = [
+                (b"content-length", str(len(content)).encode()),
+                (b"content-type", _JSON),
+                (b"x-request-id", request_id.encode("latin-1")),
+                (b"x-model-version", mv.ref.encode()),
+            ]
+            started = True
+            await send({"type": "http.response.start", "status": 200, "headers": headers})
+            await send({"type": "http.response.body", "body": content})
+        except Exception as exc:
+            if started:
+                raise
+            request = Request(scope, receive)
+            request.state.protocol = native.PROTOCOL
+            request.state.ref = ref_text
+            await self._error(request, exc, send)
+
+    def _ref(self, text: str) -> ModelRef:
+        """``text`` parsed, from a small cache (the same few refs arrive again and again)."""
+        cache = self._refs
+        ref = cache.get(text)
+        if ref is None:
+            ref = parse_ref(text)
+            if len(cache) >= _REF_CACHE_SIZE:
+                cache.clear()
+            cache[text] = ref
+        return ref
+
+    # --- the other protocols' prediction endpoints, without router and middleware -----------------
+
+    async def _routed(
+        self, scope: Scope, receive: Receive, send: Send, handler: Handler, params: dict[str, str]
+    ) -> None:
+        scope["app"] = self
+        scope["path_params"] = params
+        request = Request(scope, receive, send)
+        response_started = False
+
+        async def sender(message: Any) -> None:
+            nonlocal response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+            await send(message)
+
+        try:
+            response = await handler(request)
+            await response(scope, receive, sender)
+        except Exception as exc:
+            if response_started:
+                raise
+            await self._error(request, exc, send)
+
+    async def _error(self, request: Request, exc: Exception, send: Send) -> None:
+        """Answer with the app's handler for ``exc`` (by its class, as Starlette looks them up)."""
+        handler = next(
+            (self.exception_handlers[c] for c in type(exc).__mro__ if c in self.exception_handlers), None
+        )
+        if handler is None:  # pragma: no cover - create_app registers one for Exception
+            raise exc
+        response = await handler(request, exc)
+        await response(request.scope, request.receive, send)
+        exc.__traceback__ = None
+
+
+REQUEST_ID_B = REQUEST_ID.encode()
+ROUTING_KEY_B = ROUTING_KEY.encode()
+
+
+def _v2_params(middle: str) -> dict[str, str] | None:
+    """``name`` or ``name/versions/v`` (as the routes ``/v2/models/{name}[/versions/{version}]``)."""
+    parts = middle.split("/")
+    if len(parts) == 1 and parts[0]:
+        return {"name": parts[0]}
+    if len(parts) == 3 and parts[0] and parts[1] == "versions" and parts[2]:
+        return {"name": parts[0], "version": parts[2]}
+    return None
+
+
+async def _body(receive: Receive, limit: int, declared: int | None) -> bytes:
+    """The request body, or :class:`PayloadTooLarge` once it passes ``limit`` bytes."""
+    if declared is not None and declared > limit:
+        await _drain(receive, limit)
+        raise too_large(limit)
+    message = await receive()
+    if message["type"] != "http.request":
+        raise ClientDisconnect()
+    body: bytes = message.get("body", b"")
+    if not message.get("more_body", False):
+        if len(body) > limit:
+            raise too_large(limit)
+        return body
+    chunks = [body]
+    size = len(body)
+    while True:
+        if size > limit:
+            await _drain(receive, limit)
+            raise too_large(limit)
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk = message.get("body", b"")
+        chunks.append(chunk)
+        size += len(chunk)
+        if not message.get("more_body", False):
+            if size > limit:
+                raise too_large(limit)
+            return b"".join(chunks)
+
+
+async def _drain(receive: Receive, limit: int) -> None:
+    seen = 0
+    try:
+        while seen <= _DRAIN_FACTOR * limit:
+            message = await receive()
+            if message["type"] != "http.request":
+                return
+            seen += len(message.get("body", b""))
+            if not message.get("more_body", False):
+                return
+    except Exception:  # noqa: BLE001 - the client may already have gone; the 413 stands
+        pass
