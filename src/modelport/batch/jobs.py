@@ -17,6 +17,10 @@ the rows whose watermark is above the last committed one (minus ``lookback``, re
 idempotently by ``key``); without it, a run scores the files it has not seen before (a SQL source
 needs a watermark). Outputs: ``parquet`` and ``csv`` folders (one partition per run date) and
 ``sql`` tables (upsert by ``key``).
+
+Throughput (``engine: local``): ``batch_size`` rows are read, scored and written at a time, and
+``workers`` chunks are scored at once (default: one per CPU with the ONNX runtime, each with a
+single-threaded session; 1 with the native runtime, whose framework brings its own threads).
 """
 
 from __future__ import annotations
