@@ -1,0 +1,391 @@
+"""The queue and predict slots of one model version in one worker process, and how late the event
+loop runs: the parts of :mod:`modelport.serving.dispatch` that admit, queue, batch and time calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+
+from modelport.errors import ModelportError, Overloaded
+from modelport.predictor import Predictor
+from modelport.schema import Batch, Signature
+from modelport.serving.manager import Prediction, decode_batch, score
+from modelport.serving.metrics import Metrics
+from modelport.serving.settings import ModelPolicy
+
+Decode = Callable[[Any, Signature], Any] | None
+_EWMA = 0.2
+# A version whose predict calls take less than this runs them on the event loop: no thread hop
+# (which costs more than such a call), as long as the request body is small.
+INLINE_MAX_SECONDS = 0.002
+INLINE_MAX_BYTES = 32 * 1024
+# What a call costs is its time when nothing gets in its way: on a busy machine a call is often
+# preempted, and in a thread it also waits for the GIL (up to the 5 ms switch interval while the
+# loop is busy). So the decision follows a low estimate of the call's time (inside the call, without
+# the thread hop): it drops at once to a faster call and rises by LOW_RISE of the gap to a slower
+# one, the gap capped at OUTLIER_CAP (one preempted call does not send a fast version to the
+# threads; a version that became slow is there within a few calls). A model that sleeps or waits
+# is slow in every call, and stays in the threads. While the estimate is under PROBE_MAX_SECONDS,
+# one call every PROBE_EVERY seconds runs on the loop anyway, to measure it without the GIL wait.
+LOW_RISE = 0.05
+OUTLIER_CAP = 0.02
+PROBE_MAX_SECONDS = 0.02
+PROBE_EVERY = 1.0
+
+
+@dataclass(eq=False)
+class _Job:
+    predictor: Predictor
+    data: Any
+    decode: Decode
+    future: asyncio.Future[Prediction]
+    enqueued: float
+    inline: bool = False
+
+
+class Lane:
+    """The queue and predict slots of one model version in one worker process."""
+
+    def __init__(self, name: str, version: int, policy: ModelPolicy, metrics: Metrics | None = None) -> None:
+        self.name, self.version, self.policy = name, version, policy
+        self.slots = policy.slots
+        self.pending: deque[_Job] = deque()
+        self.busy = 0
+        self.seconds_per_request: float | None = None  # EWMA of a call's time / its requests
+        self.call_seconds: float | None = None  # low estimate of a call's time (decides inline vs thread)
+        self._probe_at = 0.0
+        self._flush_scheduled = False
+        self.arrival_gap: float | None = None  # EWMA of the time between requests
+        self.company = 0.0  # EWMA of how many other requests a new one finds queued or running
+        self.running = 0  # requests in calls now
+        self._last_arrival = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._metrics = metrics
+        self._depth = metrics.queue_depth.labels(name, str(version)) if metrics else None
+
+    # --- admission ---------------------------------------------------------------------------------
+
+    def expected_wait(self, loop_lag: float = 0.0) -> float:
+        """Seconds a request arriving now would wait: for a slot, or for the busy event loop."""
+        if self.busy < self.slots or self.seconds_per_request is None:
+            return loop_lag
+        return max(loop_lag, (len(self.pending) + 1) * self.seconds_per_request / self.slots)
+
+    def admit(self, loop_lag: float = 0.0) -> None:
+        """Raise :class:`Overloaded` when this request should be shed instead of queued."""
+        policy = self.policy
+        if len(self.pending) >= policy.max_queue:
+            self._shed("queue_full")
+            raise Overloaded(
+                f"Model '{self.name}' version {self.version} has {len(self.pending)} requests waiting "
+                f"(the limit is {policy.max_queue}); retry later.",
+                self._retry_after(),
+            )
+        if policy.sla_ms is not None:
+            wait = self.expected_wait(loop_lag)
+            if wait * 1000.0 > policy.sla_ms:
+                self._shed("sla")
+                raise Overloaded(
+                    f"Model '{self.name}' version {self.version} is at capacity: the expected wait of "
+                    f"{wait * 1000:.0f} ms exceeds the {policy.sla_ms:g} ms SLA; retry later.",
+                    self._retry_after(wait),
+                )
+
+    def _retry_after(self, wait: float | None = None) -> float:
+        return max(1.0, math.ceil(self.expected_wait() if wait is None else wait))
+
+    def _shed(self, reason: str) -> None:
+        if self._metrics is not None:
+            self._metrics.shed.labels(self.name, reason).inc()
+
+    # --- queue and dispatch ------------------------------------------------------------------------
+
+    def fast(self, size: int | None, now: float = 0.0) -> bool:
+        """Run this request's call on the event loop? (a fast version and a small body)"""
+        if size is None or size > INLINE_MAX_BYTES:
+            return False
+        low = self.call_seconds
+        if low is None:
+            return False
+        if low < INLINE_MAX_SECONDS:
+            return True
+        if low < PROBE_MAX_SECONDS and now >= self._probe_at:
+            self._probe_at = now + PROBE_EVERY  # probe: time one call on the loop
+            return True
+        return False
+
+    async def submit(
+        self, predictor: Predictor, data: Any, decode: Decode, size: int | None = None, loop_lag: float = 0.0
+    ) -> Prediction:
+        """Queue one request (after :meth:`admit`) and wait for its prediction.
+
+        ``size`` is the request body's size in bytes (None: unknown); small requests to a fast
+        version are scored on the event loop, without the thread hop.
+        """
+        self.admit(loop_lag)
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        if self._last_arrival:
+            gap = now - self._last_arrival
+            self.arrival_gap = (
+                gap if self.arrival_gap is None else (1 - _EWMA) * self.arrival_gap + _EWMA * gap
+            )
+        self._last_arrival = now
+        pending = self.pending
+        self.company = (1 - _EWMA) * self.company + _EWMA * (len(pending) + self.running)
+        inline = self.fast(size, now)
+        if inline and not pending and not self.busy and not self.policy.batching:
+            # the fast path: no queue, no thread, no future, no job
+            started = time.perf_counter()
+            try:
+                return _execute_one(predictor, data, decode, self._metrics)
+            finally:
+                self._measured(time.perf_counter() - started, 1)
+        job = _Job(predictor, data, decode, loop.create_future(), now, inline)
+        pending.append(job)
+        self._pump()
+        return await job.future
+
+    def _pump(self, force: bool = False) -> None:
+        loop = asyncio.get_running_loop()
+        if self.policy.sla_ms is not None and self.pending:
+            self._expire(loop.time())
+        while self.pending and self.busy < self.slots:
+            inline = self.pending[0].inline
+            # a slow version's calls wait (max_wait) for company; a fast one's merge what arrived in
+            # the same turn of the loop and never wait: holding would only idle the loop
+            if self.policy.batching and not force and not inline and self._hold(loop):
+                break
+            if inline:
+                # score what waits now together on the loop, once the requests that arrived with
+                # this one have been queued too (call_soon runs after them)
+                if not self._flush_scheduled:
+                    self._flush_scheduled = True
+                    loop.call_soon(self._flush_inline)
+                break
+            jobs = self._take()
+            self.busy += 1
+            self.running += len(jobs)
+            task = loop.create_task(self._run(jobs))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        if self._depth is not None:
+            self._depth.set(len(self.pending))
+
+    def _expire(self, now: float) -> None:
+        """Answer 503 to queued requests that already waited past the SLA (the estimate at
+        admission was too hopeful): their answer would come late, and they hold up the rest."""
+        limit = (self.policy.sla_ms or 0.0) / 1000.0
+        while self.pending and now - self.pending[0].enqueued > limit:
+            job = self.pending.popleft()
+            self._shed("sla_late")
+            if not job.future.done():
+                job.future.set_exception(
+                    Overloaded(
+                        f"Model '{self.name}' version {self.version} could not start this request within "
+                        f"the {self.policy.sla_ms:g} ms SLA; retry later.",
+                        self._retry_after(),
+                    )
+                )
+
+    def _flush_inline(self) -> None:
+        self._flush_scheduled = False
+        while self.pending and self.pending[0].inline and self.busy < self.slots:
+            jobs = self._take()
+            self._settle(jobs, self._run_inline(jobs))
+        self._pump()
+
+    def _run_inline(self, jobs: list[_Job]) -> list[Prediction | BaseException]:
+        started = time.perf_counter()
+        results = _execute(jobs, self.policy.max_batch_size, self._metrics)
+        self._measured(time.perf_counter() - started, len(jobs))
+        return results
+
+    def _measured(self, seconds: float, requests: int) -> None:
+        per_request = seconds / requests
+        prev = self.seconds_per_request
+        self.seconds_per_request = per_request if prev is None else (1 - _EWMA) * prev + _EWMA * per_request
+        low = self.call_seconds
+        if low is None or seconds < low:
+            self.call_seconds = seconds
+        else:
+            self.call_seconds = low + LOW_RISE * min(seconds - low, OUTLIER_CAP)
+
+    def _hold(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Hold the waiting requests back for company? (batching only; never past max_wait)."""
+        wait = self.policy.max_wait_ms / 1000.0
+        if wait <= 0 or len(self.pending) >= self.policy.max_batch_size:
+            return False
+        if self.arrival_gap is None or self.arrival_gap >= wait or self.company < 0.5:
+            # requests arrive too sparsely, or one at a time (a client waiting for each answer):
+            # holding this one back would only add latency
+            return False
+        deadline = self.pending[0].enqueued + wait
+        if loop.time() >= deadline:
+            return False
+        if self._timer is None:
+            self._timer = loop.call_at(deadline, self._on_timer)
+        return True
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._pump(force=True)  # the oldest request waited max_wait: dispatch it now
+
+    def _take(self) -> list[_Job]:
+        """The next call's requests: one, or with batching up to max_batch_size of one predictor."""
+        first = self.pending.popleft()
+        jobs = [first]
+        if self.policy.batching:
+            while (
+                self.pending
+                and len(jobs) < self.policy.max_batch_size
+                and self.pending[0].predictor is first.predictor
+                and self.pending[0].inline == first.inline
+            ):
+                jobs.append(self.pending.popleft())
+        return jobs
+
+    async def _run(self, jobs: list[_Job]) -> None:
+        started = time.perf_counter()
+        try:
+            # timed in the thread: the hop and the wait for the loop are not the call's cost
+            results, seconds = await run_in_threadpool(
+                _timed_execute, jobs, self.policy.max_batch_size, self._metrics
+            )
+        except BaseException as exc:  # noqa: BLE001 - e.g. cancelled at shutdown: fail these, not the lane
+            results, seconds = [exc] * len(jobs), time.perf_counter() - started
+        finally:
+            self.busy -= 1
+            self.running -= len(jobs)
+        self._measured(seconds, len(jobs))
+        self._settle(jobs, results)
+        self._pump()
+
+    @staticmethod
+    def _settle(jobs: list[_Job], results: list[Prediction | BaseException]) -> None:
+        for job, result in zip(jobs, results, strict=True):
+            if job.future.done():  # the client went away
+                continue
+            if isinstance(result, BaseException):
+                job.future.set_exception(result)
+            else:
+                job.future.set_result(result)
+
+
+def _execute(jobs: list[_Job], max_rows: int, metrics: Metrics | None) -> list[Prediction | BaseException]:
+    """In a worker thread: decode and validate each request, score them in as few calls as allowed."""
+    out: list[Prediction | BaseException | None] = [None] * len(jobs)
+    ready: list[tuple[int, Batch]] = []
+    for i, job in enumerate(jobs):
+        try:
+            ready.append((i, decode_batch(job.predictor, job.data, job.decode)))
+        except Exception as exc:  # noqa: BLE001 - this request's own 4xx
+            out[i] = exc
+    group: list[tuple[int, Batch]] = []
+    rows = 0
+    for item in ready:
+        if group and rows + item[1].n_rows > max_rows:
+            _score_group(jobs, group, out, metrics)
+            group, rows = [], 0
+        group.append(item)
+        rows += item[1].n_rows
+    if group:
+        _score_group(jobs, group, out, metrics)
+    return [r if r is not None else RuntimeError("request was not scored") for r in out]
+
+
+def _timed_execute(
+    jobs: list[_Job], max_rows: int, metrics: Metrics | None
+) -> tuple[list[Prediction | BaseException], float]:
+    started = time.perf_counter()
+    results = _execute(jobs, max_rows, metrics)
+    return results, time.perf_counter() - started
+
+
+def _execute_one(predictor: Predictor, data: Any, decode: Decode, metrics: Metrics | None) -> Prediction:
+    """:func:`_execute` for one request on its own: the same steps, raising its error."""
+    batch = decode_batch(predictor, data, decode)
+    labels, proba = score(predictor, batch)
+    mv = predictor.model_version
+    if metrics is not None:
+        metrics.observe_call(mv, batch.n_rows, 1)
+    return Prediction(
+        mv, labels, proba, predictor.classes, batch.n_rows, batch=batch, runtime=predictor.runtime
+    )
+
+
+def _score_group(
+    jobs: list[_Job],
+    group: list[tuple[int, Batch]],
+    out: list[Prediction | BaseException | None],
+    metrics: Metrics | None,
+) -> None:
+    predictor = jobs[group[0][0]].predictor
+    mv = predictor.model_version
+    merged = Batch.concat([b for _, b in group])
+    try:
+        labels, proba = score(predictor, merged)
+    except Exception as exc:  # noqa: BLE001
+        if len(group) > 1 and isinstance(exc, ModelportError):  # find the request the model refused
+            for item in group:
+                _score_group(jobs, [item], out, metrics)
+        else:
+            for i, _ in group:
+                out[i] = exc
+        return
+    if metrics is not None:
+        metrics.observe_call(mv, merged.n_rows, len(group))
+    start = 0
+    for i, batch in group:
+        stop = start + batch.n_rows
+        out[i] = Prediction(
+            mv,
+            labels[start:stop],
+            None if proba is None else proba[start:stop],
+            predictor.classes,
+            batch.n_rows,
+            batch=batch,
+            runtime=predictor.runtime,
+        )
+        start = stop
+
+
+class LoopLag:
+    """How late the event loop runs callbacks: the wait a new request meets before any handler.
+
+    Measured every ``every`` seconds; rises at once, decays over a few ticks.
+    """
+
+    def __init__(self, every: float = 0.02) -> None:
+        self.every = every
+        self.seconds = 0.0
+        self._handle: asyncio.TimerHandle | None = None
+
+    def ensure_started(self) -> None:
+        if self._handle is None:
+            loop = asyncio.get_running_loop()
+            self._schedule(loop, loop.time())
+
+    def _schedule(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
+        due = now + self.every
+        self._handle = loop.call_at(due, self._tick, loop, due)
+
+    def _tick(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
+        now = loop.time()
+        lag = max(0.0, now - due)
+        self.seconds = lag if lag > self.seconds else 0.7 * self.seconds + 0.3 * lag
+        self._schedule(loop, now)
+
+    def stop(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
