@@ -13,10 +13,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 
 import modelport as mp
-from modelport.batch import job_from_dict
+from modelport.batch import arrow_chunks, job_from_dict
 from modelport.batch.runner import FAILPOINT_ENV
 from modelport.batch.scoring import Admission, Scorer
 from tests.integration.test_batch import MODELPORT, T0, applications, job, output
@@ -64,6 +65,21 @@ def test_the_arrow_path_scores_like_the_pandas_path(tmp_path: Path, model: Any) 
     ids = fast.table.column("application_id").to_numpy()
     expected = model.predict_proba(data.set_index("application_id").loc[ids, model.signature.names])
     np.testing.assert_allclose(fast.table.column("proba_1").to_numpy(), expected[:, 1], rtol=1e-6)
+    # text read dictionary-encoded (as the local engine reads the model's text columns)
+    for name in ("home", "purpose"):
+        i = table.schema.get_field_index(name)
+        table = table.set_column(i, name, pc.dictionary_encode(table.column(name)))
+    encoded, _ = _both(scorer, table, Admission("updated_at", lower, upper))
+    assert encoded.fast and encoded.table.equals(fast.table)
+
+
+def test_text_from_a_dictionary_keeps_missing_values_missing() -> None:
+    values = pa.array(["a", None, "b", "a", None])
+    got = arrow_chunks._text_from_dictionary(pc.dictionary_encode(values))
+    assert got.dtype == object and got[0] == "a" and got[2] == "b" and got[3] == "a"
+    assert np.isnan(got[1]) and np.isnan(got[4])
+    batch = pa.RecordBatch.from_arrays([pc.dictionary_encode(values)], names=["t"])
+    assert arrow_chunks.dense(batch).column("t").equals(values)
 
 
 @pytest.mark.parametrize("kind", ["naive_us", "tz_ms", "int", "float"])

@@ -114,6 +114,8 @@ def model_batch(batch: pa.RecordBatch, signature: Signature) -> Batch | None:
 def _column(col: pa.Array, want: str) -> np.ndarray | None:
     t = col.type
     if pa.types.is_dictionary(t):
+        if want in ("string", "category") and _is_text(t.value_type):
+            return _text_from_dictionary(col)
         col = col.dictionary_decode()
         t = col.type
     if want in _FLOATS:
@@ -137,13 +139,39 @@ def _column(col: pa.Array, want: str) -> np.ndarray | None:
             return None
         return col.to_numpy(zero_copy_only=False)
     if want in ("string", "category"):
-        if not (pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)):
+        if not _is_text(t):
             return None
         arr = col.to_numpy(zero_copy_only=False)
         if col.null_count:
             arr[np.asarray(col.is_null())] = np.nan  # the form validation gives a missing text
         return arr
     return None  # datetime and anything else: the pandas path
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t))
+
+
+def _text_from_dictionary(col: pa.DictionaryArray) -> np.ndarray:
+    """Text read dictionary-encoded (as Parquet stores repetitive text): each distinct value
+    becomes one Python string, shared by its rows, instead of one string per row."""
+    values = col.dictionary.to_numpy(zero_copy_only=False)
+    if col.null_count:
+        values = np.append(values, np.nan)
+        idx = col.indices.fill_null(len(values) - 1)
+    else:
+        idx = col.indices
+    return np.asarray(values[idx.to_numpy(zero_copy_only=False)], dtype=object)
+
+
+def dense(batch: pa.RecordBatch) -> pa.RecordBatch:
+    """``batch`` with dictionary-encoded columns decoded (what the pandas path expects)."""
+    if not any(pa.types.is_dictionary(f.type) for f in batch.schema):
+        return batch
+    arrays = [c.dictionary_decode() if pa.types.is_dictionary(c.type) else c for c in batch.columns]
+    fields = [f.with_type(a.type) for f, a in zip(batch.schema, arrays, strict=True)]
+    # the schema's pandas metadata (nullable integers stay nullable) must survive
+    return pa.RecordBatch.from_arrays(arrays, schema=pa.schema(fields, metadata=batch.schema.metadata))
 
 
 def output_table(

@@ -27,7 +27,7 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -240,7 +240,14 @@ class _Run:
                 failpoint("in_worker")  # a chunk being scored while others are read and written
                 return scorer.score_chunk(chunk, admission)
 
-            results = ordered_map(score, increment.chunks(needed), self.workers)
+            job = self.job
+            keep = {job.key, increment.wm_col, *job.passthrough}  # written out as they are read
+            text = [
+                c.name
+                for c in scorer.predictor.signature.columns or ()
+                if c.type in ("string", "category") and c.name not in keep
+            ]
+            results = ordered_map(score, increment.chunks(needed, text), self.workers)
         for chunks, res in enumerate(results, 1):
             scored, rejected = res.table, res.rejected
             increment.scored(scored, res.wm)
@@ -333,15 +340,16 @@ class _Increment:
             )
         return wanted
 
-    def chunks(self, columns: list[str]) -> Iterator[pd.DataFrame | pa.RecordBatch]:
-        """The increment's rows in chunks: Arrow record batches from Parquet, else DataFrames."""
+    def chunks(self, columns: list[str], text: Sequence[str] = ()) -> Iterator[pd.DataFrame | pa.RecordBatch]:
+        """The increment's rows in chunks: Arrow record batches from Parquet (the model's ``text``
+        columns dictionary-encoded, as Parquet stores them), else DataFrames."""
         bounds = Bounds(self.wm_col, self.lower, self.upper) if self.wm_col else None
         if isinstance(self.source, SqlSource):
             assert bounds is not None
             yield from self.source.read(columns, bounds)
         else:
             pushed = bounds if (bounds is not None and not self.text) else None
-            yield from self.source.read(self.paths, columns, pushed)
+            yield from self.source.read(self.paths, columns, pushed, text)
 
     @property
     def admission(self) -> Admission:

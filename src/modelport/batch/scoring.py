@@ -91,7 +91,7 @@ class Scorer:
             fast = self._score_arrow(chunk, admission)
             if fast is not None:
                 return fast
-            chunk = chunk.to_pandas()
+            chunk = arrow_chunks.dense(chunk).to_pandas()
         scored, labels, proba, wm, rejected = self._score_frame(chunk, admission)
         table = pa.Table.from_pandas(self.output(scored, labels, proba), preserve_index=False)
         return Scored(table, wm, rejected)
@@ -114,7 +114,12 @@ class Scorer:
         job = self.job
         if self.logger is not None and len(rows):
             wanted = [*self.names, *([job.key] if job.key and job.key not in self.names else [])]
-            self._log_sample(lambda picked: rows.select(wanted).take(picked).to_pandas(), rows, labels, proba)
+            self._log_sample(
+                lambda picked: arrow_chunks.dense(rows.select(wanted).take(picked)).to_pandas(),
+                rows,
+                labels,
+                proba,
+            )
         table = arrow_chunks.output_table(
             rows,
             job.key,

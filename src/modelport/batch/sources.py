@@ -104,21 +104,26 @@ class FileSource:
         return common or []
 
     def read(
-        self, paths: Sequence[str], columns: Sequence[str], bounds: Bounds | None
+        self,
+        paths: Sequence[str],
+        columns: Sequence[str],
+        bounds: Bounds | None,
+        dictionary: Sequence[str] = (),
     ) -> Iterator[pd.DataFrame | pa.RecordBatch]:
         """Chunks of the files' rows (only ``columns``): Arrow record batches from Parquet (which
-        applies ``bounds`` in the scan), DataFrames of text from CSV and JSON."""
+        applies ``bounds`` in the scan and reads the ``dictionary`` columns dictionary-encoded),
+        DataFrames of text from CSV and JSON."""
         if not paths:
             return
         if self.spec.kind == "parquet":
-            yield from self._parquet(paths, columns, bounds)
+            yield from self._parquet(paths, columns, bounds, dictionary)
             return
         for p in paths:
             for chunk in self._text_chunks(p, self.batch_size):
                 yield chunk[[c for c in columns if c in chunk.columns]]
 
     def _parquet(
-        self, paths: Sequence[str], columns: Sequence[str], bounds: Bounds | None
+        self, paths: Sequence[str], columns: Sequence[str], bounds: Bounds | None, dictionary: Sequence[str]
     ) -> Iterator[pa.RecordBatch]:
         """File by file, row group by row group: memory stays flat however many files there are
         (a dataset scanner reads ahead across files). Row groups whose watermark statistics lie
@@ -132,6 +137,9 @@ class FileSource:
                 if not groups:
                     continue
                 names = [c for c in columns if c in pf.schema_arrow.names]
+                text = [c for c in dictionary if c in names and _is_text(pf.schema_arrow.field(c).type)]
+                if text:  # opened again: read_dictionary is an option of the reader
+                    pf = pq.ParquetFile(f, read_dictionary=text)
                 for batch in pf.iter_batches(batch_size=self.batch_size, row_groups=groups, columns=names):
                     if batch.num_rows:
                         yield batch
@@ -220,6 +228,12 @@ class SqlSource:
 
     def close(self) -> None:
         self.engine.dispose()
+
+
+def _is_text(arrow_type: Any) -> bool:
+    import pyarrow as pa
+
+    return bool(pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type))
 
 
 def _row_groups(pf: Any, bounds: Bounds | None) -> list[int]:
