@@ -20,6 +20,7 @@ import modelport as mp
 from modelport.batch import arrow_chunks, job_from_dict
 from modelport.batch.runner import FAILPOINT_ENV
 from modelport.batch.scoring import Admission, Scorer
+from modelport.errors import SchemaMismatch
 from tests.integration.test_batch import MODELPORT, T0, applications, job, output
 from tests.unit.test_registry import credit_pipeline
 
@@ -162,3 +163,17 @@ def test_sigkill_while_chunks_are_in_flight(tmp_path: Path, model: Any) -> None:
     ids = output(tmp_path)["application_id"]
     assert ids.is_unique and sorted(ids) == list(range(300))
     assert [r.state for r in mp.batch.history("credit-nightly")] == ["published", "crashed"]
+
+
+def test_on_error_fail_stops_the_workers_and_publishes_nothing(tmp_path: Path, model: Any) -> None:
+    path = job(tmp_path, batch_size=20, workers=2, on_error="fail")
+    for i in range(4):
+        part = applications(100, start=100 * i, seed=i)
+        if i == 1:
+            part["age"] = part["age"].astype("Int64")
+            part.loc[5, "age"] = pd.NA
+        part.to_parquet(tmp_path / "data" / f"part-{i}.parquet")
+    with pytest.raises(SchemaMismatch, match="age"):
+        mp.batch.run(path)
+    assert output(tmp_path).empty and not list((tmp_path / "scores" / "_staging").iterdir())
+    assert mp.batch.history("credit-nightly")[0].state == "failed"

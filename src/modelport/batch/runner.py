@@ -27,7 +27,8 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -223,7 +224,7 @@ class _Run:
         out = sinks["output"].writer(plan["output"])
         rejects = sinks["rejects"].writer(plan["rejects"])
         rows_rejected = 0
-        results: Iterator[Scored]
+        results: Generator[Scored, None, None]
         if self.job.engine == "ray":
             from modelport.batch.ray_engine import score_on_ray
 
@@ -248,21 +249,22 @@ class _Run:
                 if c.type in ("string", "category") and c.name not in keep
             ]
             results = ordered_map(score, increment.chunks(needed, text), self.workers)
-        for chunks, res in enumerate(results, 1):
-            scored, rejected = res.table, res.rejected
-            increment.scored(scored, res.wm)
-            if scored.num_rows:
-                out.write(scored)
-            if len(rejected):
-                if self.job.on_error == "fail":
-                    first = rejected["reject_reason"].iloc[0]
-                    raise SchemaMismatch(f"Row rejected and on_error is 'fail': {first}")
-                rejects.write(pa.Table.from_pandas(rejected, preserve_index=False))
-                rows_rejected += len(rejected)
-            if chunks == 1:
-                failpoint("after_first_chunk")
-            if self.progress is not None:
-                self.progress(out.rows + rows_rejected)
+        with closing(results):  # an error stops the workers (and Ray) before the staging goes
+            for chunks, res in enumerate(results, 1):
+                scored, rejected = res.table, res.rejected
+                increment.scored(scored, res.wm)
+                if scored.num_rows:
+                    out.write(scored)
+                if len(rejected):
+                    if self.job.on_error == "fail":
+                        first = rejected["reject_reason"].iloc[0]
+                        raise SchemaMismatch(f"Row rejected and on_error is 'fail': {first}")
+                    rejects.write(pa.Table.from_pandas(rejected, preserve_index=False))
+                    rows_rejected += len(rejected)
+                if chunks == 1:
+                    failpoint("after_first_chunk")
+                if self.progress is not None:
+                    self.progress(out.rows + rows_rejected)
         out.close()
         rejects.close()
         return {"rows_in": out.rows + rows_rejected, "rows_out": out.rows, "rows_rejected": rows_rejected}
