@@ -1,10 +1,16 @@
 """Open-loop (fixed-rate) HTTP load for bench_serving.py's overload test; wrk cannot hold a rate.
 
-``python _openloop.py HOST PORT PATH BODY_FILE RATE SECONDS [TIMEOUT_S]`` sends POSTs at RATE per
-second on keep-alive connections (a new one whenever none is idle, up to MAX_CONNS), whatever the
-server answers, and prints one JSON line: status counts, latency percentiles of the 200s measured
-from each request's *scheduled* time (so queueing in the client counts too), timeouts, socket
-errors and how far the generator itself fell behind its schedule.
+``python _openloop.py HOST PORT PATH BODY_FILE RATE SECONDS [TIMEOUT_S [POOL]]`` sends POSTs at RATE
+per second on keep-alive connections, whatever the server answers, and prints one JSON line: status
+counts, latency percentiles of the 200s measured from each request's *scheduled* time (so queueing
+in the client counts too), timeouts, socket errors, requests it could not send because every
+connection was busy (``unsent``), and how far the generator itself fell behind its schedule.
+
+It opens POOL connections (default MAX_CONNS) before the clock starts, as a load balancer or a
+pooled client keeps them, and a new one only when none is idle. Connections opened *during* an
+overload wait in the kernel's accept queue while the server's event loop is saturated: seen here
+with uvicorn + uvloop (any app, the bare Starlette peer too) as seconds before the first byte is
+read; that is connection set-up, not the server's queueing, so the pool is opened first.
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ class _Conn(asyncio.Protocol):
 
 
 async def main(
-    host: str, port: int, path: str, body: bytes, rate: float, seconds: float, timeout: float
+    host: str, port: int, path: str, body: bytes, rate: float, seconds: float, timeout: float, pool: int
 ) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     request = (
@@ -80,8 +86,9 @@ async def main(
             raise
         return conn
 
-    for conn in await asyncio.gather(*(connect() for _ in range(32))):
-        idle.append(conn)
+    for start_at in range(0, pool, 64):  # in steps, so that the server's accept queue never overflows
+        for conn in await asyncio.gather(*(connect() for _ in range(start_at, min(pool, start_at + 64)))):
+            idle.append(conn)
 
     async def one(scheduled: float) -> None:
         nonlocal open_conns
@@ -158,6 +165,7 @@ async def main(
         "ok_p99_ms": pct(ok_latencies, 0.99),
         "timeouts": errors["timeout"],
         "socket_errors": errors["socket"],
+        "unsent": errors["client_conn_limit"],
         "errors": dict(errors),
         "client_lag_p99_ms": pct(lags, 0.99),
         "connections": open_conns,
@@ -167,9 +175,10 @@ async def main(
 if __name__ == "__main__":
     host, port, path, body_file, rate, seconds = sys.argv[1:7]
     timeout = float(sys.argv[7]) if len(sys.argv) > 7 else 2.0
+    pool = int(sys.argv[8]) if len(sys.argv) > 8 else MAX_CONNS
     with open(body_file, "rb") as f:
         payload = f.read()
-    coro = main(host, int(port), path, payload, float(rate), float(seconds), timeout)
+    coro = main(host, int(port), path, payload, float(rate), float(seconds), timeout, pool)
     try:
         import uvloop
 

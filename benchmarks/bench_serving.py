@@ -662,6 +662,7 @@ def overload(models: dict[str, Any], workers: int, has_sla: bool, logdir: Path) 
         f"  statuses {r['codes']}; 503 share {shed / max(answered, 1):.1%}; "
         f"p99 of 200s {'-' if ok_p99 is None else f'{ok_p99:.1f} ms'} (from scheduled send time); "
         f"timeouts/socket errors {errors} (goal 0) {_verdict(errors == 0)} {r['errors'] or ''}",
+        f"  not sent (all {r['connections']} pooled connections busy): {r.get('unsent', 0)} of {r['sent']}",
     ]
     if r["offered_rate"] < 0.9 * rate:
         lines.append("  note: the generator could not hold the target rate on these cores")

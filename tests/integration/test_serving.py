@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -335,3 +336,31 @@ def test_serve_command_fails_fast_on_unknown_models_and_documents_its_flags(home
         assert flag in help_text
     res = runner.invoke(app, ["serve", "nope@production", "--port", "1"])
     assert res.exit_code == 1 and "Model 'nope' not found" in res.output
+
+
+def test_a_late_event_loop_sheds_at_once_before_reading_the_body(models: dict[str, Any]) -> None:
+    """With an SLA, a worker whose event loop already runs later than it answers 503 at once."""
+    rows = {"inputs": _records(models["X"].head(1))}
+    app = create_app(Client(Settings.from_env()), ["credit@production"], sla_ms=50)
+    with ServerThread(app) as srv, httpx.Client(base_url=srv.url, timeout=20) as http:
+        assert http.post("/models/credit/predict", json=rows).status_code == 200  # starts the lag clock
+        loop = srv.server.servers[0].get_loop()
+        loop.call_soon_threadsafe(time.sleep, 0.5)  # the loop falls half a second behind
+        time.sleep(0.1)
+        r = http.post("/models/credit/predict", json=rows, headers={"X-Request-ID": "late-1"})
+        assert r.status_code == 503, r.text
+        assert int(r.headers["retry-after"]) >= 1 and r.headers["x-request-id"] == "late-1"
+        assert "SLA" in r.json()["error"] and r.json()["details"] == []
+        codes = []
+        for _ in range(100):  # the loop catches up: requests are answered again
+            codes.append(http.post("/models/credit/predict", json=rows).status_code)
+            if codes[-1] == 200:
+                break
+            time.sleep(0.02)
+        assert codes[-1] == 200, codes
+        text = http.get("/metrics").text
+        assert 'modelport_shed_requests_total{model="credit",reason="sla"}' in text
+        assert (
+            'modelport_requests_total{model="credit",protocol="native",status="503",version="unknown"}'
+            in text
+        )

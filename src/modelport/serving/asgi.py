@@ -12,6 +12,7 @@ endpoints); the handler sees a Starlette ``Request`` built only then.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -51,6 +52,7 @@ class ModelportApp(Starlette):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._refs: dict[str, ModelRef] = {}
+        self._sla: dict[str, float | None] = {}  # per model name: its policy's SLA (ms)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
@@ -87,6 +89,9 @@ class ModelportApp(Starlette):
         started = False
         try:
             ref = self._ref(ref_text)
+            if self._late(svc, ref):  # shed before reading the body: the cheapest 503 there is
+                await self._shed(svc, ref, rid, send)
+                return
             payload = parse_json(await _body(receive, svc.max_body_bytes, size))
             request_id = (client_request_id(rid.decode("latin-1")) if rid else None) or new_request_id()
             try:
@@ -125,6 +130,41 @@ class ModelportApp(Starlette):
             request.state.protocol = native.PROTOCOL
             request.state.ref = ref_text
             await self._error(request, exc, send)
+
+    def _late(self, svc: Service, ref: ModelRef) -> bool:
+        """Does this worker's event loop already run later than the model's SLA?"""
+        if ref.name in self._sla:
+            sla = self._sla[ref.name]
+        else:  # unknown names get their 404 from the usual path
+            served = not svc.manager.refs or ref.name in svc.manager.names
+            if len(self._sla) >= _REF_CACHE_SIZE:
+                self._sla.clear()
+            sla = self._sla[ref.name] = self.state.config.policy(ref.name).sla_ms if served else None
+        if sla is None:
+            return False
+        lag = svc.dispatcher.loop_lag
+        lag.ensure_started()
+        return bool(lag.seconds * 1000.0 > sla)
+
+    async def _shed(self, svc: Service, ref: ModelRef, rid: bytes | None, send: Send) -> None:
+        """503 + Retry-After at once, in the shape of the native protocol's errors."""
+        lag = svc.dispatcher.loop_lag.seconds
+        sla = self._sla[ref.name]
+        svc.metrics.observe_shed(ref.name, "sla", native.PROTOCOL)
+        message = (
+            f"Model '{ref.name}' is at capacity: requests wait {lag * 1000:.0f} ms in this worker, "
+            f"over the {sla:g} ms SLA; retry later."
+        )
+        content = orjson.dumps({"error": message, "details": []})
+        headers = [
+            (b"content-length", str(len(content)).encode()),
+            (b"content-type", _JSON),
+            (b"retry-after", str(max(1, math.ceil(lag))).encode()),
+        ]
+        if rid is not None and client_request_id(rid.decode("latin-1")):
+            headers.append((b"x-request-id", rid))
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
 
     def _ref(self, text: str) -> ModelRef:
         """``text`` parsed, from a small cache (the same few refs arrive again and again)."""

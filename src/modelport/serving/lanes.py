@@ -105,7 +105,7 @@ class Lane:
 
     def _shed(self, reason: str) -> None:
         if self._metrics is not None:
-            self._metrics.shed.labels(self.name, reason).inc()
+            self._metrics.observe_shed(self.name, reason)
 
     # --- queue and dispatch ------------------------------------------------------------------------
 
@@ -365,7 +365,7 @@ class LoopLag:
     Measured every ``every`` seconds; rises at once, decays over a few ticks.
     """
 
-    def __init__(self, every: float = 0.02) -> None:
+    def __init__(self, every: float = 0.01) -> None:
         self.every = every
         self.seconds = 0.0
         self._handle: asyncio.TimerHandle | None = None

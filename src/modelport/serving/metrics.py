@@ -23,6 +23,7 @@ class Metrics:
         self.registry = CollectorRegistry(auto_describe=True)
         self._success: dict[tuple[str, int, str, str], tuple[Any, Any, Any]] = {}
         self._calls: dict[tuple[str, int], tuple[Any, Any]] = {}
+        self._shed: dict[tuple[str, str, str], tuple[Any, Any]] = {}
         self.requests = Counter(
             "modelport_requests",
             "Prediction requests by model, version, protocol and HTTP status.",
@@ -160,6 +161,19 @@ class Metrics:
             )
         children[0].observe(rows)
         children[1].observe(requests)
+
+    def observe_shed(self, model: str, reason: str, protocol: str | None = None) -> None:
+        """A request shed (503) for ``reason``; with ``protocol``, also counted as its 503 answer."""
+        key = (model, reason, protocol or "")
+        children = self._shed.get(key)
+        if children is None:
+            children = self._shed[key] = (
+                self.shed.labels(model, reason),
+                self.requests.labels(model, UNKNOWN, protocol, "503") if protocol else None,
+            )
+        children[0].inc()
+        if children[1] is not None:
+            children[1].inc()
 
     def observe_unload(self, mv: ModelVersion, reason: str) -> None:
         self.unloads.labels(mv.name, reason).inc()
