@@ -222,6 +222,9 @@ def _nullable(column_type: str) -> bool:
     return column_type.startswith("float")
 
 
+_SMALL = 64  # rows up to which a Python check beats pandas.isna's fixed cost
+
+
 def _text(col: np.ndarray) -> np.ndarray:
     """Strings for a string tensor: every missing value (NaN, None, pd.NA) becomes "".
 
@@ -230,6 +233,8 @@ def _text(col: np.ndarray) -> np.ndarray:
     """
     if col.dtype.kind != "O":
         return col.astype(object)
+    if len(col) <= _SMALL and all(type(v) is str for v in col):  # a request's few rows: no pandas call
+        return col
     try:  # one C loop; validation already made every other value a string
         from pandas import isna
     except ImportError:  # the edge bundle's runtime: numpy and onnxruntime only
@@ -259,13 +264,14 @@ class _Loaded:
             arr = batch.tensor if batch.tensor is not None else batch.to_numpy(dtype)
             return {name: arr if dtype is None else arr.astype(dtype, copy=False)}
         feeds = {}
+        columns = batch.columns
         for name, dtype, rank in self._inputs:
-            if name not in batch.columns:
+            col = columns.get(name)
+            if col is None:
                 raise FlavorError(
                     f"The ONNX model has input {name!r}, which is not a column of the signature "
                     f"({', '.join(batch.signature.names)}); register it with matching column names."
                 )
-            col = batch.columns[name]
             if dtype is np.object_:
                 col = _text(col)
             elif dtype is not None:
