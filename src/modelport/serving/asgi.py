@@ -30,9 +30,7 @@ from modelport.serving.http import (
     REQUEST_ID,
     ROUTING_KEY,
     Service,
-    classes_list,
     client_request_id,
-    jsonable,
     new_request_id,
     parse_json,
     too_large,
@@ -106,16 +104,7 @@ class ModelportApp(Starlette):
                     "(integers must fit in 64 bits)."
                 ) from None
             mv = result.model_version
-            body: dict[str, Any] = {
-                "model": mv.name,
-                "version": mv.version,
-                "request_id": request_id,
-                "predictions": jsonable(result.predictions),
-            }
-            if result.probabilities is not None:
-                body["probabilities"] = jsonable(result.probabilities)
-                body["classes"] = classes_list(result.classes)
-            content = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+            content = orjson.dumps(native.answer(result, request_id), option=orjson.OPT_SERIALIZE_NUMPY)
             headers = [
                 (b"content-length", str(len(content)).encode()),
                 (b"content-type", _JSON),

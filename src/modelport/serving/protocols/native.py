@@ -43,17 +43,23 @@ async def predict(request: Request) -> Response:
     payload = parse_json(await read_body(request, svc.max_body_bytes))
     rid = request_id(request)
     result = await predict_with(request, ref, payload, PROTOCOL, decode)
+    body = answer(result, rid)
+    return json_response(body, headers={"X-Request-ID": rid, "X-Model-Version": result.model_version.ref})
+
+
+def answer(result: Any, request_id: str) -> dict[str, Any]:
+    """The native response body: model, version, request id, predictions (+ probabilities, classes)."""
     mv = result.model_version
     body: dict[str, Any] = {
         "model": mv.name,
         "version": mv.version,
-        "request_id": rid,
+        "request_id": request_id,
         "predictions": jsonable(result.predictions),
     }
     if result.probabilities is not None:
         body["probabilities"] = jsonable(result.probabilities)
         body["classes"] = classes_list(result.classes)
-    return json_response(body, headers={"X-Request-ID": rid, "X-Model-Version": mv.ref})
+    return body
 
 
 def routes() -> list[Route]:
