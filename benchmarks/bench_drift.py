@@ -19,11 +19,9 @@ folder). Goals are reported as PASS / below goal; the benchmark never fails on t
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-import shutil
 import subprocess
 import sys
 from collections import Counter
@@ -31,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from _drift_data import N_SMALL_REFERENCE, column_kinds, parquet
+from _peer_venv import peer_venv
 
 HERE = Path(__file__).resolve().parent
 EV_VENV = HERE / ".venv-evidently"
@@ -45,26 +44,8 @@ def evidently_env() -> tuple[Path | None, str]:
     """benchmarks/.venv-evidently, created once per requirements-evidently.txt content; (python, note)."""
     if os.environ.get("BENCH_SKIP_EVIDENTLY") == "1":
         return None, "skipped (BENCH_SKIP_EVIDENTLY=1)"
-    digest = hashlib.sha256(EV_REQS.read_bytes()).hexdigest()[:16]
-    stamp = EV_VENV / f".req-{digest}"
-    python = EV_VENV / "bin" / "python"
-    if not stamp.exists():
-        print(f"creating {EV_VENV.name} from {EV_REQS.name} (once)…", flush=True)
-        shutil.rmtree(EV_VENV, ignore_errors=True)
-        try:
-            subprocess.run([sys.executable, "-m", "venv", str(EV_VENV)], check=True)
-            pip = subprocess.run(
-                [str(EV_VENV / "bin" / "pip"), "install", "--quiet", "-r", str(EV_REQS)],
-                env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
-                capture_output=True,
-                text=True,
-            )
-        except OSError as exc:
-            return None, f"could not be installed ({exc})"
-        if pip.returncode != 0:
-            return None, f"could not be installed: {pip.stderr[-600:]}"
-        stamp.touch()
-    return python, "ok"
+    bin_dir, note = peer_venv(EV_VENV, EV_REQS)
+    return (None, note) if bin_dir is None else (bin_dir / "python", note)
 
 
 def run_side(

@@ -13,36 +13,27 @@ server alone. Goals are reported as PASS / below goal; the benchmark never fails
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from _serving_models import ROWS, build_models, mlflow_env, save_mlflow_models
+from _serving_procs import WRK_THREADS, free_port, post, server, wrk
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 VENV_BIN = Path(sys.executable).parent
-MLFLOW_VENV = HERE / ".venv-mlflow"
-MLFLOW_REQS = HERE / "requirements-mlflow.txt"
 SECONDS = int(os.environ.get("BENCH_SECONDS", "4"))  # wrk takes whole seconds
 WARMUP = int(os.environ.get("BENCH_WARMUP_SECONDS", "1"))
-WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "1"))
 CONCURRENCY = (1, 16, 64)
-ROWS = (1, 100)
 OVERLOAD_SLA_MS = 50
 
 
@@ -71,106 +62,6 @@ class Target:
 
 
 RESULTS: list[Result] = []
-
-
-# --- processes -----------------------------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@contextlib.contextmanager
-def server(
-    name: str, cmd: list[str], health: str, port: int, env: dict[str, str], logdir: Path, cwd: Path = HERE
-) -> Iterator[None]:
-    """Start ``cmd`` in its own process group, wait for ``health`` to answer 200, stop it after."""
-    log = (logdir / f"{name}-{port}.log").open("wb")
-    proc = subprocess.Popen(
-        cmd, cwd=cwd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
-    )
-    try:
-        deadline = time.monotonic() + 180
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"{name} exited with {proc.returncode}: {_tail(log.name)}")
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}{health}", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except (OSError, urllib.error.URLError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} not ready after 180 s: {_tail(log.name)}")
-            time.sleep(0.25)
-        yield
-    finally:
-        _stop(proc)
-        log.close()
-
-
-def _stop(proc: subprocess.Popen[bytes]) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)  # the group we started: the server and its workers
-        except ProcessLookupError:
-            return
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-    with contextlib.suppress(ProcessLookupError, PermissionError):  # workers that outlived their parent
-        os.killpg(proc.pid, signal.SIGKILL)
-    time.sleep(0.5)
-
-
-def _tail(path: str, n: int = 1500) -> str:
-    try:
-        return Path(path).read_bytes()[-n:].decode(errors="replace")
-    except OSError:
-        return ""
-
-
-def post(port: int, path: str, body: bytes) -> tuple[int, Any]:
-    req = urllib.request.Request(
-        f"http://127.0.0.1:{port}{path}", body, {"Content-Type": "application/json"}, method="POST"
-    )
-    try:
-        with urllib.request.urlopen(req, timeout=30) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as exc:
-        return exc.code, exc.read()[:300].decode(errors="replace")
-
-
-# --- wrk -----------------------------------------------------------------------------------------
-
-
-def wrk(port: int, path: str, body: Path, conc: int, seconds: float) -> dict[str, Any]:
-    cmd = [
-        "wrk",
-        f"-t{max(1, min(WRK_THREADS, conc))}",
-        f"-c{conc}",
-        f"-d{seconds}s",
-        "--timeout",
-        "5s",
-        "-s",
-        str(HERE / "wrk_post.lua"),
-        f"http://127.0.0.1:{port}{path}",
-    ]
-    out = subprocess.run(
-        cmd,
-        env={**os.environ, "WRK_BODY_FILE": str(body)},
-        capture_output=True,
-        text=True,
-        timeout=seconds + 60,
-    )
-    line = next((x for x in out.stdout.splitlines() if x.startswith("WRKJSON ")), None)
-    if line is None:
-        raise RuntimeError(f"wrk failed: {out.stdout[-500:]} {out.stderr[-500:]}")
-    return dict(json.loads(line[8:]))
 
 
 def measure(system: str, config: str, model: str, target: Target, rows: int, conc: int) -> Result:
@@ -222,111 +113,6 @@ def _row(r: Result) -> str:
 
 
 # --- models and request bodies -------------------------------------------------------------------
-
-
-def _write_bodies(tmp: Path, tag: str, key: str, rows: list[Any]) -> dict[int, Path]:
-    out = {}
-    for n in ROWS:
-        p = tmp / f"{tag}-{n}.json"
-        p.write_bytes(json.dumps({key: rows[:n]}).encode())
-        out[n] = p
-    return out
-
-
-def _records(frame: Any) -> list[dict[str, Any]]:
-    recs = frame.astype(object).where(frame.notna(), None).to_dict(orient="records")
-    return [{k: (v.item() if isinstance(v, np.generic) else v) for k, v in r.items()} for r in recs]
-
-
-def build_models(tmp: Path) -> dict[str, Any]:
-    """Register + compile the credit pipeline and the MLP in a fresh MODELPORT_HOME; write bodies."""
-    import torch
-    from bench_compiled import _mlp
-
-    import modelport as mp
-    from modelport.registry import MODEL_DIR
-    from modelport_examples.credit import FEATURES, NUMERIC, generate_applications, train_credit_model
-
-    df = generate_applications(20_000, seed=1)
-    credit, _auc = train_credit_model(df)
-    X = df[FEATURES]
-    Xn = X[NUMERIC].fillna(0.0).to_numpy(dtype=np.float32)
-    mlp = _mlp(Xn, df["default"].to_numpy())
-    torch.save(mlp.state_dict(), tmp / "mlp_state.pt")
-    reg = mp.default_client().registry
-    info: dict[str, Any] = {}
-    for name, model, sample, kwargs in (
-        ("credit", credit, X, {}),
-        ("mlp", mlp, Xn, {"flavor_options": {"task": "classifier", "classes": [0, 1]}}),
-    ):
-        mv = mp.register(model, name, sample=sample, **kwargs)
-        report = mp.compile(mv.ref)
-        twin = reg.meta.get_compiled(mv.name, mv.version, "onnx")
-        onnx_file = None
-        if twin is not None:
-            src = reg.artifacts.local_copy(twin["artifact_uri"], twin["files"], "twin")
-            onnx_file = tmp / f"{name}.onnx"
-            shutil.copyfile(src / MODEL_DIR / twin["info"]["file"], onnx_file)
-        info[name] = {"ref": mv.ref, "parity": report.summary(), "passed": report.passed, "onnx": onnx_file}
-    credit_rows = _records(X.head(max(ROWS)))
-    mlp_rows = Xn[: max(ROWS)].round(4).tolist()
-    info["credit"]["bodies"] = {
-        "native": _write_bodies(tmp, "credit-native", "inputs", credit_rows),
-        "mlflow": _write_bodies(tmp, "credit-mlflow", "dataframe_records", credit_rows),
-    }
-    info["mlp"]["bodies"] = {
-        "native": _write_bodies(tmp, "mlp-native", "inputs", mlp_rows),
-        "mlflow": _write_bodies(tmp, "mlp-mlflow", "inputs", mlp_rows),
-    }
-    return info
-
-
-# --- the MLflow environment ----------------------------------------------------------------------
-
-
-def mlflow_env() -> tuple[Path | None, str]:
-    """benchmarks/.venv-mlflow, created once per requirements-mlflow.txt content; (bin, note)."""
-    if os.environ.get("BENCH_SKIP_MLFLOW") == "1":
-        return None, "skipped (BENCH_SKIP_MLFLOW=1)"
-    digest = hashlib.sha256(MLFLOW_REQS.read_bytes()).hexdigest()[:16]
-    stamp = MLFLOW_VENV / f".req-{digest}"
-    bin_dir = MLFLOW_VENV / "bin"
-    if not stamp.exists():
-        print(f"creating {MLFLOW_VENV.name} from {MLFLOW_REQS.name} (once)…", flush=True)
-        shutil.rmtree(MLFLOW_VENV, ignore_errors=True)
-        try:
-            subprocess.run([sys.executable, "-m", "venv", str(MLFLOW_VENV)], check=True)
-            pip = subprocess.run(
-                [str(bin_dir / "pip"), "install", "--quiet", "-r", str(MLFLOW_REQS)],
-                env={**os.environ, "PIP_DISABLE_PIP_VERSION_CHECK": "1"},
-                capture_output=True,
-                text=True,
-            )
-        except OSError as exc:
-            return None, f"could not be installed ({exc})"
-        if pip.returncode != 0:
-            return None, f"could not be installed: {pip.stderr[-600:]}"
-        stamp.touch()
-    out = subprocess.run(
-        [str(bin_dir / "python"), "-c", "import importlib.metadata as m; print(m.version('mlflow'))"],
-        capture_output=True,
-        text=True,
-    )
-    return bin_dir, out.stdout.strip() or "unknown"
-
-
-def save_mlflow_models(bin_dir: Path, tmp: Path) -> Path | None:
-    out = tmp / "mlflow-models"
-    proc = subprocess.run(
-        [str(bin_dir / "python"), str(HERE / "_mlflow_models.py"), str(out), str(tmp / "mlp_state.pt")],
-        env={**os.environ, "PYTHONPATH": str(ROOT / "src")},
-        capture_output=True,
-        text=True,
-    )
-    if proc.returncode != 0:
-        print(f"MLflow models not saved: {proc.stderr[-800:]}")
-        return None
-    return out
 
 
 # --- checks --------------------------------------------------------------------------------------
