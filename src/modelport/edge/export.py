@@ -9,9 +9,7 @@ gated on the reference sample; tree ensembles stay fp32, and the bundle says why
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +20,7 @@ from modelport.edge.compile import RUNTIME, compile_version
 from modelport.edge.quantize import MODES, reduce_model
 from modelport.edge.runtime import BUNDLE_FORMAT, MANIFEST
 from modelport.errors import InvalidInput, ModelportError
+from modelport.files import staged_folder
 from modelport.flavors.base import installed_version
 from modelport.refs import ModelRef
 from modelport.registry import MODEL_DIR, Registry
@@ -100,8 +99,7 @@ def export_bundle(
         )
     src = registry.artifacts.local_copy(twin["artifact_uri"], twin["files"], f"the ONNX twin of '{mv.ref}'")
     info = dict(twin["info"])
-    tmp = Path(tempfile.mkdtemp(prefix=".export-", dir=output.parent if output.parent.exists() else None))
-    try:
+    with staged_folder(output, ".export-") as tmp:
         model_file = tmp / info["file"]
         shutil.copyfile(src / MODEL_DIR / info["file"], model_file)
         fp32_bytes = model_file.stat().st_size
@@ -133,13 +131,6 @@ def export_bundle(
         }
         manifest["files"] = {k: v for k, v in hash_tree(tmp).items() if k != MANIFEST}
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2, default=str))
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if output.exists():
-            output.rmdir()
-        os.replace(tmp, output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     if zip_bundle:
         shutil.make_archive(str(output), "zip", root_dir=output.parent, base_dir=output.name)
     size = (output / info["file"]).stat().st_size

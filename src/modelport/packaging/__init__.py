@@ -12,9 +12,6 @@ downloaded at start, and pins only the runtime closure it needs
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -23,6 +20,7 @@ from typing import Any
 
 import modelport
 from modelport.errors import InvalidInput, ModelNotFound
+from modelport.files import staged_folder
 from modelport.model_version import ModelVersion
 from modelport.packaging.requirements import build_wheel, pinned_closure, wheel_requirements
 from modelport.packaging.store import bake_store
@@ -98,9 +96,7 @@ def package(
         raise InvalidInput(f"The output folder {output} exists and is not empty.")
     mv = registry.get(ref)
     writer = _writer(target)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".package-", dir=output.parent))
-    try:
+    with staged_folder(output, ".package-") as tmp:
         staged = Staged(mv, tmp, runtime=_runtime(registry, mv, runtime))
         if target != "k8s":
             staged.wheel = build_wheel(tmp / WHEELS, wheel)
@@ -127,12 +123,6 @@ def package(
             "notes": staged.notes,
         }
         (tmp / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
-        if output.exists():
-            output.rmdir()
-        os.replace(tmp, output)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return PackageResult(
         output,
         target,
