@@ -343,7 +343,7 @@ def test_k8s_sized_by_the_advisor(store: dict[str, Any], tmp_path: Path) -> None
     from modelport.cli import app
 
     runner = CliRunner()
-    advised = runner.invoke(app, shlex.split("advise credit:2 --rate 2000/s --p99 100ms --repeats 30 --json"))
+    advised = runner.invoke(app, shlex.split("advise credit:2 --rate 2000/s --p99 1s --repeats 30 --json"))
     assert advised.exit_code == 0, advised.output
     advice = tmp_path / "advice.json"
     advice.write_text(advised.stdout)
