@@ -35,6 +35,7 @@ from modelport.serving.http import (
     parse_json,
     too_large,
 )
+from modelport.serving.manager import Prediction
 from modelport.serving.protocols import mlflow, native, v2
 from modelport.serving.protocols._common import parse_ref
 
@@ -57,13 +58,12 @@ class ModelportApp(Starlette):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["method"] == "POST" and not scope.get("root_path"):
             path: str = scope["path"]
-            if path.startswith(_MODELS) and path.endswith(_PREDICT):
-                ref = path[len(_MODELS) : -len(_PREDICT)]
-                if ref and "/" not in ref:
-                    scope["app"] = self
-                    await self._native(scope, receive, send, ref)
-                    return
-            elif path.startswith(_V2) and path.endswith(_INFER):
+            ref = self.native_ref(scope)
+            if ref is not None:
+                scope["app"] = self
+                await self._native(scope, receive, send, ref)
+                return
+            if path.startswith(_V2) and path.endswith(_INFER):
                 params = _v2_params(path[len(_V2) : -len(_INFER)])
                 if params is not None:
                     await self._routed(scope, receive, send, v2.infer, params)
@@ -75,42 +75,68 @@ class ModelportApp(Starlette):
 
     # --- the native protocol, end to end ---------------------------------------------------------
 
-    async def _native(self, scope: Scope, receive: Receive, send: Send, ref_text: str) -> None:
+    def native_ref(self, scope: Scope) -> str | None:
+        """The ref in a ``POST /models/{ref}/predict`` scope this app answers itself, else None."""
+        if scope["method"] != "POST" or scope.get("root_path"):
+            return None
+        path: str = scope["path"]
+        if path.startswith(_MODELS) and path.endswith(_PREDICT):
+            ref = path[len(_MODELS) : -len(_PREDICT)]
+            if ref and "/" not in ref:
+                return ref
+        return None
+
+    def answer_now(self, scope: Scope, body: bytes) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
+        """The headers and body of a native prediction scored on the event loop right away, for the
+        HTTP protocol to write in one go (serving.protocol); None: the request goes through the app
+        as usual, with what was done here (the parsed body, or the error to answer) in the scope."""
         svc: Service = self.state.service
-        declared = rid = routing_key = None
-        for key, value in scope["headers"]:
-            if key == b"content-length":
-                declared = value
-            elif key == REQUEST_ID_B:
-                rid = value
-            elif key == ROUTING_KEY_B:
-                routing_key = value.decode("latin-1")
-        size = int(declared) if declared is not None and declared.isdigit() else None
-        started = False
+        rid, routing_key, _ = _native_headers(scope)
+        ref_text = self.native_ref(scope)
+        if ref_text is None or len(body) > svc.max_body_bytes:
+            return None
         try:
             ref = self._ref(ref_text)
-            if self._late(svc, ref):  # shed before reading the body: the cheapest 503 there is
+            if self._late(svc, ref):
+                return None  # the app sheds it
+            payload = parse_json(body)
+            request_id = _request_id(rid)
+            scope[_EARLY] = (payload, request_id)
+            result = svc.predict_now(
+                ref, payload, native.PROTOCOL, _decode_native, request_id, routing_key, len(body)
+            )
+        except OverflowError:
+            scope[_EARLY] = _out_of_range()
+            return None
+        except Exception as exc:  # noqa: BLE001 - answered by the app's handlers
+            scope[_EARLY] = exc
+            return None
+        return None if result is None else _native_answer(result, request_id)
+
+    async def _native(self, scope: Scope, receive: Receive, send: Send, ref_text: str) -> None:
+        svc: Service = self.state.service
+        early = scope.pop(_EARLY, None)  # what answer_now did before handing the request over
+        rid, routing_key, size = _native_headers(scope)
+        started = False
+        try:
+            if isinstance(early, Exception):
+                raise early
+            ref = self._ref(ref_text)
+            if early is not None:
+                payload, request_id = early
+            elif self._late(svc, ref):  # shed before reading the body: the cheapest 503 there is
                 await self._shed(svc, ref, rid, send)
                 return
-            payload = parse_json(await _body(receive, svc.max_body_bytes, size))
-            request_id = (client_request_id(rid.decode("latin-1")) if rid else None) or new_request_id()
+            else:
+                payload = parse_json(await _body(receive, svc.max_body_bytes, size))
+                request_id = _request_id(rid)
             try:
                 result = await svc.predict_raw(
                     ref, payload, native.PROTOCOL, _decode_native, request_id, routing_key, size
                 )
             except OverflowError:
-                raise SchemaMismatch(
-                    "A number in the input is out of range for its column's type "
-                    "(integers must fit in 64 bits)."
-                ) from None
-            mv = result.model_version
-            content = orjson.dumps(native.answer(result, request_id), option=orjson.OPT_SERIALIZE_NUMPY)
-            headers = [
-                (b"content-length", str(len(content)).encode()),
-                (b"content-type", _JSON),
-                (b"x-request-id", request_id.encode("latin-1")),
-                (b"x-model-version", mv.ref.encode()),
-            ]
+                raise _out_of_range() from None
+            headers, content = _native_answer(result, request_id)
             started = True
             await send({"type": "http.response.start", "status": 200, "headers": headers})
             await send({"type": "http.response.body", "body": content})
@@ -135,11 +161,11 @@ class ModelportApp(Starlette):
             return False
         lag = svc.dispatcher.loop_lag
         lag.ensure_started()
-        return bool(lag.seconds * 1000.0 > sla)
+        return bool(lag.current() * 1000.0 > sla)
 
     async def _shed(self, svc: Service, ref: ModelRef, rid: bytes | None, send: Send) -> None:
         """503 + Retry-After at once, in the shape of the native protocol's errors."""
-        lag = svc.dispatcher.loop_lag.seconds
+        lag = svc.dispatcher.loop_lag.current()
         sla = self._sla[ref.name]
         svc.metrics.observe_shed(ref.name, "sla", native.PROTOCOL)
         message = (
@@ -206,6 +232,43 @@ class ModelportApp(Starlette):
 
 REQUEST_ID_B = REQUEST_ID.encode()
 ROUTING_KEY_B = ROUTING_KEY.encode()
+
+
+_EARLY = "modelport.native"  # scope key: answer_now's parsed (payload, request id), or its error
+
+
+def _native_headers(scope: Scope) -> tuple[bytes | None, str | None, int | None]:
+    """The client's request id, routing key and declared body size, from one pass over the headers."""
+    declared = rid = routing_key = None
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            declared = value
+        elif key == REQUEST_ID_B:
+            rid = value
+        elif key == ROUTING_KEY_B:
+            routing_key = value.decode("latin-1")
+    size = int(declared) if declared is not None and declared.isdigit() else None
+    return rid, routing_key, size
+
+
+def _request_id(rid: bytes | None) -> str:
+    return (client_request_id(rid.decode("latin-1")) if rid else None) or new_request_id()
+
+
+def _out_of_range() -> SchemaMismatch:
+    return SchemaMismatch(
+        "A number in the input is out of range for its column's type (integers must fit in 64 bits)."
+    )
+
+
+def _native_answer(result: Prediction, request_id: str) -> tuple[list[tuple[bytes, bytes]], bytes]:
+    content = orjson.dumps(native.answer(result, request_id), option=orjson.OPT_SERIALIZE_NUMPY)
+    return [
+        (b"content-length", str(len(content)).encode()),
+        (b"content-type", _JSON),
+        (b"x-request-id", request_id.encode("latin-1")),
+        (b"x-model-version", result.model_version.ref.encode()),
+    ], content
 
 
 _FLOATS = frozenset({"float32", "float64"})

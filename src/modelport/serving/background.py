@@ -11,9 +11,11 @@ import threading
 import time
 from typing import Any
 
+HTTP_PROTOCOL = "modelport.serving.protocol:HttpProtocol"  # uvicorn's httptools + the fast path
+
 
 class BackgroundServer:
-    """uvicorn (uvloop + httptools, as `modelport serve` runs it) in a daemon thread."""
+    """uvicorn (uvloop + modelport's httptools protocol, as `modelport serve` runs it) in a daemon thread."""
 
     def __init__(self, app: Any, host: str = "127.0.0.1", port: int = 0) -> None:
         import uvicorn
@@ -24,7 +26,7 @@ class BackgroundServer:
                 port = s.getsockname()[1]
         self.host, self.port = host, port
         config = uvicorn.Config(
-            app, host=host, port=port, loop="uvloop", http="httptools", log_level="warning"
+            app, host=host, port=port, loop="uvloop", http=HTTP_PROTOCOL, log_level="warning"
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)

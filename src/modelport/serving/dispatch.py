@@ -96,23 +96,64 @@ class Dispatcher:
 
         ``on_shadow`` receives the shadow's prediction (role ``shadow``), after the caller's answer.
         """
-        r = self.manager.ref_for(ref)
-        policy = self.config.policy(r.name)
-        role = "primary"
-        served_request = r in self.manager.refs or not self.manager.refs
-        if served_request and policy.canary is not None and policy.canary.weight > 0:
-            draw = random.random() if routing_key is None else routing_bucket(routing_key)
-            if draw < policy.canary.weight:
-                r, role = ModelRef.parse(policy.canary.ref), "canary"
+        r, role, policy, served = self._route(ref, routing_key)
         predictor = await self._predictor(r)
         if policy.sla_ms is not None:
             self.loop_lag.ensure_started()
         lane = self.lane(predictor, policy)
         result = await lane.submit(predictor, data, decode, size, self.loop_lag.seconds)
+        return self._routed(result, role, policy, served, data, decode, on_shadow)
+
+    def predict_now(
+        self,
+        ref: str | ModelRef,
+        data: Any,
+        decode: Decode,
+        routing_key: str | None,
+        on_shadow: Callable[[Prediction], None] | None,
+        size: int | None,
+    ) -> Prediction | None:
+        """:meth:`predict` for a request its version scores on the event loop at once (loaded, fast,
+        nothing queued, no batching), without a coroutine; None when it must take :meth:`predict`."""
+        r, role, policy, served = self._route(ref, routing_key)
+        predictor = self.manager.get_nowait(r)
+        if predictor is None:
+            return None
+        if policy.sla_ms is not None:
+            self.loop_lag.ensure_started()
+        result = self.lane(predictor, policy).submit_now(
+            predictor, data, decode, size, self.loop_lag.current()
+        )
+        if result is None:
+            return None
+        return self._routed(result, role, policy, served, data, decode, on_shadow)
+
+    def _route(self, ref: str | ModelRef, routing_key: str | None) -> tuple[ModelRef, str, ModelPolicy, bool]:
+        """The version that answers (the canary's by its weight), its role, the name's policy, and
+        whether the request is for a served ref (only those are split and mirrored)."""
+        r = self.manager.ref_for(ref)
+        policy = self.config.policy(r.name)
+        served = r in self.manager.refs or not self.manager.refs
+        if served and policy.canary is not None and policy.canary.weight > 0:
+            draw = random.random() if routing_key is None else routing_bucket(routing_key)
+            if draw < policy.canary.weight:
+                return ModelRef.parse(policy.canary.ref), "canary", policy, served
+        return r, "primary", policy, served
+
+    def _routed(
+        self,
+        result: Prediction,
+        role: str,
+        policy: ModelPolicy,
+        served: bool,
+        data: Any,
+        decode: Decode,
+        on_shadow: Callable[[Prediction], None] | None,
+    ) -> Prediction:
         if role != "primary":
             result = replace(result, role=role)
         shadow = policy.shadow
-        if served_request and shadow is not None and shadow.share > 0 and random.random() < shadow.share:
+        if served and shadow is not None and shadow.share > 0 and random.random() < shadow.share:
             mirror = self._mirror(ModelRef.parse(shadow.ref), data, decode, on_shadow)
             task = asyncio.get_running_loop().create_task(mirror)
             self._shadow_tasks.add(task)

@@ -82,18 +82,43 @@ class Service:
     ) -> Prediction:
         """:meth:`predict` for a request already taken apart (the raw ASGI fast path's entry)."""
         started = time.perf_counter()
-        logger = self.prediction_log
-        on_shadow = None if logger is None else lambda res: logger.log(res, rid, protocol, 0.0)
         metrics = self.metrics
         metrics.requests_in_flight += 1
         try:
-            result = await self.dispatcher.predict(ref, data, decode, routing_key, on_shadow, size)
+            result = await self.dispatcher.predict(
+                ref, data, decode, routing_key, self._shadow_logger(rid, protocol), size
+            )
         finally:
             metrics.requests_in_flight -= 1
+        return self._answered(result, rid, protocol, started)
+
+    def predict_now(
+        self,
+        ref: str | ModelRef,
+        data: Any,
+        protocol: str,
+        decode: Callable[[Any, Signature], Any] | None,
+        rid: str,
+        routing_key: str | None,
+        size: int | None,
+    ) -> Prediction | None:
+        """:meth:`predict_raw` when the request is scored on the event loop at once (see
+        :meth:`Dispatcher.predict_now`), called from the HTTP protocol; None: use predict_raw."""
+        started = time.perf_counter()
+        result = self.dispatcher.predict_now(
+            ref, data, decode, routing_key, self._shadow_logger(rid, protocol), size
+        )
+        return None if result is None else self._answered(result, rid, protocol, started)
+
+    def _shadow_logger(self, rid: str, protocol: str) -> Callable[[Prediction], None] | None:
+        logger = self.prediction_log
+        return None if logger is None else lambda res: logger.log(res, rid, protocol, 0.0)
+
+    def _answered(self, result: Prediction, rid: str, protocol: str, started: float) -> Prediction:
         elapsed = time.perf_counter() - started
-        metrics.observe_success(result.model_version, protocol, elapsed, result.role)
-        if logger is not None:  # enqueue only: never blocks, never raises
-            logger.log(result, rid, protocol, elapsed)
+        self.metrics.observe_success(result.model_version, protocol, elapsed, result.role)
+        if self.prediction_log is not None:  # enqueue only: never blocks, never raises
+            self.prediction_log.log(result, rid, protocol, elapsed)
         return result
 
 

@@ -134,26 +134,44 @@ class Lane:
         self.admit(loop_lag)
         loop = asyncio.get_running_loop()
         now = loop.time()
+        self._arrived(now)
+        inline = self.fast(size, now)
+        if inline and not self.pending and not self.busy and not self.policy.batching:
+            return self._call_inline(predictor, data, decode)  # no queue, no thread, no future, no job
+        job = _Job(predictor, data, decode, loop.create_future(), now, inline)
+        self.pending.append(job)
+        self._pump()
+        return await job.future
+
+    def submit_now(
+        self, predictor: Predictor, data: Any, decode: Decode, size: int | None, loop_lag: float = 0.0
+    ) -> Prediction | None:
+        """:meth:`submit` when it would score this request on the event loop at once: its prediction
+        (or its error, shed included); None, with nothing counted, when it would queue or hop."""
+        if self.pending or self.busy or self.policy.batching:
+            return None
+        now = asyncio.get_running_loop().time()
+        if not self.fast(size, now):
+            return None
+        self.admit(loop_lag)
+        self._arrived(now)
+        return self._call_inline(predictor, data, decode)
+
+    def _arrived(self, now: float) -> None:
         if self._last_arrival:
             gap = now - self._last_arrival
             self.arrival_gap = (
                 gap if self.arrival_gap is None else (1 - _EWMA) * self.arrival_gap + _EWMA * gap
             )
         self._last_arrival = now
-        pending = self.pending
-        self.company = (1 - _EWMA) * self.company + _EWMA * (len(pending) + self.running)
-        inline = self.fast(size, now)
-        if inline and not pending and not self.busy and not self.policy.batching:
-            # the fast path: no queue, no thread, no future, no job
-            started = time.perf_counter()
-            try:
-                return _execute_one(predictor, data, decode, self._metrics)
-            finally:
-                self._measured(time.perf_counter() - started, 1)
-        job = _Job(predictor, data, decode, loop.create_future(), now, inline)
-        pending.append(job)
-        self._pump()
-        return await job.future
+        self.company = (1 - _EWMA) * self.company + _EWMA * (len(self.pending) + self.running)
+
+    def _call_inline(self, predictor: Predictor, data: Any, decode: Decode) -> Prediction:
+        started = time.perf_counter()
+        try:
+            return _execute_one(predictor, data, decode, self._metrics)
+        finally:
+            self._measured(time.perf_counter() - started, 1)
 
     def _pump(self, force: bool = False) -> None:
         loop = asyncio.get_running_loop()
@@ -369,14 +387,21 @@ class LoopLag:
         self.every = every
         self.seconds = 0.0
         self._handle: asyncio.TimerHandle | None = None
+        self._due = math.inf  # time.monotonic() when the next tick is due
 
     def ensure_started(self) -> None:
         if self._handle is None:
             loop = asyncio.get_running_loop()
             self._schedule(loop, loop.time())
 
+    def current(self) -> float:
+        """:attr:`seconds`, or more when the next tick is overdue now: a request handled in the same
+        turn of the loop as a long callback (from the HTTP protocol) sees the delay before the tick."""
+        return max(self.seconds, time.monotonic() - self._due)
+
     def _schedule(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
         due = now + self.every
+        self._due = time.monotonic() + self.every
         self._handle = loop.call_at(due, self._tick, loop, due)
 
     def _tick(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
@@ -389,3 +414,4 @@ class LoopLag:
         if self._handle is not None:
             self._handle.cancel()
             self._handle = None
+        self._due = math.inf

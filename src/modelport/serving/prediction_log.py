@@ -236,7 +236,14 @@ def _table(records: list[_Record]) -> Any:
         proba = np.concatenate([np.asarray(res.probabilities) for res in results])
         for i, cls in enumerate(first.classes):
             data[f"{PROBA_PREFIX}{cls}"] = proba[:, i]
-    return pa.table({k: v if isinstance(v, pa.Array) else pa.array(v) for k, v in data.items()})
+    return pa.table({k: v if isinstance(v, pa.Array) else _arrow(v) for k, v in data.items()})
+
+
+def _arrow(values: Any) -> Any:
+    """An Arrow array; a missing value among strings (NaN or None) is a null, not a type error."""
+    import pyarrow as pa
+
+    return pa.array(values, from_pandas=isinstance(values, np.ndarray) and values.dtype == object)
 
 
 def _request_ids(records: list[_Record], rows: np.ndarray, single: bool) -> np.ndarray:
