@@ -91,12 +91,14 @@ class CountingApp:
         ref: str | None = self.app.native_ref(scope)
         return ref
 
-    def answer_now(self, scope: Any, body: bytes) -> Any:
-        answer = self.app.answer_now(scope, body)
-        if answer is not None:
+    def answer(self, scope: Any, body: bytes, respond: Any, fallback: Any) -> bool:
+        def counted(headers: Any, content: bytes) -> None:
             self.seen[(scope["method"], scope["path"], 200)] += 1
             self.fast += 1
-        return answer
+            respond(headers, content)
+
+        taken: bool = self.app.answer(scope, body, counted, fallback)
+        return taken
 
     def reset(self) -> None:
         self.seen.clear()

@@ -36,10 +36,13 @@ class Counting:
         ref: str | None = self.app.native_ref(scope)
         return ref
 
-    def answer_now(self, scope: Any, body: bytes) -> Any:
-        answer = self.app.answer_now(scope, body)
-        self.fast += answer is not None
-        return answer
+    def answer(self, scope: Any, body: bytes, respond: Any, fallback: Any) -> bool:
+        def counted(headers: Any, content: bytes) -> None:
+            self.fast += 1
+            respond(headers, content)
+
+        taken: bool = self.app.answer(scope, body, counted, fallback)
+        return taken
 
 
 class Plain:

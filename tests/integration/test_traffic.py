@@ -87,12 +87,28 @@ def test_batching_merges_concurrent_requests_and_answers_each_its_own(store: dic
     assert _counter(text, "modelport_batch_rows_sum", model="slow") == 33
 
 
-def test_without_batching_every_request_is_its_own_call(store: dict[str, Any]) -> None:
-    with BackgroundServer(_app(["slow"], batching=False)) as srv:
+def test_without_batching_or_coalescing_every_request_is_its_own_call(store: dict[str, Any]) -> None:
+    with BackgroundServer(_app(["slow"], batching=False, coalesce=False)) as srv:
         answers = _concurrently(srv.url, [("slow", {"inputs": [{"x": float(i)}]}) for i in range(6)])
         assert all(r.status_code == 200 for r in answers)
         text = _metrics(srv.url)
     assert _counter(text, "modelport_batch_requests_count", model="slow") == 6
+
+
+def test_coalescing_merges_only_what_already_waits(store: dict[str, Any]) -> None:
+    """The default: requests queued behind 50 ms calls share the next call; none waits for company."""
+    with BackgroundServer(_app(["slow"], concurrency=1)) as srv:
+        bodies = [("slow", {"inputs": [{"x": float(i)}]}) for i in range(8)]
+        answers = _concurrently(srv.url, bodies)
+        assert [r.json()["predictions"] for r in answers] == [[2.0 * i] for i in range(8)]
+        text = _metrics(srv.url)
+        with httpx.Client(base_url=srv.url, timeout=30) as client:
+            for _ in range(3):  # one at a time: each alone, and at once
+                r = client.post("/models/slow/predict", json={"inputs": [{"x": 1.0}]})
+                assert r.status_code == 200 and r.elapsed.total_seconds() < 2.0
+    calls = _counter(text, "modelport_batch_requests_count", model="slow")
+    assert _counter(text, "modelport_batch_requests_sum", model="slow") == 8
+    assert calls < 8, f"8 concurrent requests took {calls} calls"
 
 
 def test_a_bad_request_in_a_batch_fails_alone(store: dict[str, Any]) -> None:

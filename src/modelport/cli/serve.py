@@ -45,6 +45,13 @@ def serve(
         bool | None,
         typer.Option("--batching/--no-batching", help="Merge concurrent requests into one predict call."),
     ] = None,
+    coalesce: Annotated[
+        bool | None,
+        typer.Option(
+            "--coalesce/--no-coalesce",
+            help="Score requests that are already waiting together, never waiting for more [on].",
+        ),
+    ] = None,
     max_batch_size: Annotated[
         int | None, typer.Option(min=1, help="Rows per merged predict call [64].")
     ] = None,
@@ -103,6 +110,7 @@ def serve(
         watch_interval=watch_interval,
         log_sample_rate=log_sample_rate,
         batching=batching,
+        coalesce=coalesce,
         max_batch_size=max_batch_size,
         max_wait_ms=max_wait_ms,
         max_queue=max_queue,

@@ -86,36 +86,48 @@ class ModelportApp(Starlette):
                 return ref
         return None
 
-    def answer_now(self, scope: Scope, body: bytes) -> tuple[list[tuple[bytes, bytes]], bytes] | None:
-        """The headers and body of a native prediction scored on the event loop right away, for the
-        HTTP protocol to write in one go (serving.protocol); None: the request goes through the app
-        as usual, with what was done here (the parsed body, or the error to answer) in the scope."""
+    def answer(
+        self,
+        scope: Scope,
+        body: bytes,
+        respond: Callable[[list[tuple[bytes, bytes]], bytes], None],
+        fallback: Callable[[], None],
+    ) -> bool:
+        """Answer a native prediction that its version scores on the event loop without the ASGI
+        machinery (for the HTTP protocol, serving.protocol): ``respond(headers, body)`` is called
+        with the answer, now or once this turn's arrivals are scored; or, if the request fails
+        there, ``fallback()`` after its error was put in the scope. False: not taken; the request
+        goes through the app as usual, with what was done here (parsed body or error) in the scope."""
         svc: Service = self.state.service
         rid, routing_key, _ = _native_headers(scope)
         ref_text = self.native_ref(scope)
         if ref_text is None or len(body) > svc.max_body_bytes:
-            return None
+            return False
         try:
             ref = self._ref(ref_text)
             if self._late(svc, ref):
-                return None  # the app sheds it
+                return False  # the app sheds it
             payload = parse_json(body)
             request_id = _request_id(rid)
             scope[_EARLY] = (payload, request_id)
-            result = svc.predict_now(
-                ref, payload, native.PROTOCOL, _decode_native, request_id, routing_key, len(body)
+
+            def ok(result: Prediction) -> None:
+                respond(*_native_answer(result, request_id))
+
+            def failed(exc: BaseException) -> None:
+                scope[_EARLY] = _as_error(exc)
+                fallback()
+
+            return svc.predict_soon(
+                ref, payload, native.PROTOCOL, _decode_native, request_id, routing_key, len(body), ok, failed
             )
-        except OverflowError:
-            scope[_EARLY] = _out_of_range()
-            return None
         except Exception as exc:  # noqa: BLE001 - answered by the app's handlers
-            scope[_EARLY] = exc
-            return None
-        return None if result is None else _native_answer(result, request_id)
+            scope[_EARLY] = _as_error(exc)
+            return False
 
     async def _native(self, scope: Scope, receive: Receive, send: Send, ref_text: str) -> None:
         svc: Service = self.state.service
-        early = scope.pop(_EARLY, None)  # what answer_now did before handing the request over
+        early = scope.pop(_EARLY, None)  # what answer() did before handing the request over
         rid, routing_key, size = _native_headers(scope)
         started = False
         try:
@@ -234,7 +246,7 @@ REQUEST_ID_B = REQUEST_ID.encode()
 ROUTING_KEY_B = ROUTING_KEY.encode()
 
 
-_EARLY = "modelport.native"  # scope key: answer_now's parsed (payload, request id), or its error
+_EARLY = "modelport.native"  # scope key: answer()'s parsed (payload, request id), or its error
 
 
 def _native_headers(scope: Scope) -> tuple[bytes | None, str | None, int | None]:
@@ -253,6 +265,13 @@ def _native_headers(scope: Scope) -> tuple[bytes | None, str | None, int | None]
 
 def _request_id(rid: bytes | None) -> str:
     return (client_request_id(rid.decode("latin-1")) if rid else None) or new_request_id()
+
+
+def _as_error(exc: BaseException) -> Exception:
+    """The error the app answers for ``exc`` raised on the fast path."""
+    if isinstance(exc, OverflowError):
+        return _out_of_range()
+    return exc if isinstance(exc, Exception) else RuntimeError("the request was cancelled")
 
 
 def _out_of_range() -> SchemaMismatch:

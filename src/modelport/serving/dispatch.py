@@ -36,7 +36,7 @@ from starlette.concurrency import run_in_threadpool
 from modelport.errors import Overloaded
 from modelport.predictor import Predictor
 from modelport.refs import ModelRef
-from modelport.serving.lanes import Decode, Lane, LoopLag
+from modelport.serving.lanes import Decode, Lane, LoopLag, Reply
 from modelport.serving.manager import ModelManager, Prediction
 from modelport.serving.metrics import Metrics
 from modelport.serving.settings import ModelPolicy, ServeConfig
@@ -104,7 +104,7 @@ class Dispatcher:
         result = await lane.submit(predictor, data, decode, size, self.loop_lag.seconds)
         return self._routed(result, role, policy, served, data, decode, on_shadow)
 
-    def predict_now(
+    def predict_soon(
         self,
         ref: str | ModelRef,
         data: Any,
@@ -112,21 +112,26 @@ class Dispatcher:
         routing_key: str | None,
         on_shadow: Callable[[Prediction], None] | None,
         size: int | None,
-    ) -> Prediction | None:
-        """:meth:`predict` for a request its version scores on the event loop at once (loaded, fast,
-        nothing queued, no batching), without a coroutine; None when it must take :meth:`predict`."""
+        ok: Callable[[Prediction], None],
+        failed: Callable[[BaseException], None],
+    ) -> bool:
+        """:meth:`predict` without a coroutine, for a request its version scores on the event loop:
+        queued (merged with this turn's other arrivals where the policy merges), its prediction
+        given to ``ok`` or its error to ``failed``; False when it must take :meth:`predict`."""
         r, role, policy, served = self._route(ref, routing_key)
         predictor = self.manager.get_nowait(r)
         if predictor is None:
-            return None
+            return False
         if policy.sla_ms is not None:
             self.loop_lag.ensure_started()
-        result = self.lane(predictor, policy).submit_now(
-            predictor, data, decode, size, self.loop_lag.current()
+
+        def routed(result: Prediction) -> None:
+            ok(self._routed(result, role, policy, served, data, decode, on_shadow))
+
+        reply = Reply(routed, failed)
+        return self.lane(predictor, policy).submit_soon(
+            predictor, data, decode, size, self.loop_lag.current(), reply
         )
-        if result is None:
-            return None
-        return self._routed(result, role, policy, served, data, decode, on_shadow)
 
     def _route(self, ref: str | ModelRef, routing_key: str | None) -> tuple[ModelRef, str, ModelPolicy, bool]:
         """The version that answers (the canary's by its weight), its role, the name's policy, and

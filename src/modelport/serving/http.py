@@ -92,7 +92,7 @@ class Service:
             metrics.requests_in_flight -= 1
         return self._answered(result, rid, protocol, started)
 
-    def predict_now(
+    def predict_soon(
         self,
         ref: str | ModelRef,
         data: Any,
@@ -101,14 +101,19 @@ class Service:
         rid: str,
         routing_key: str | None,
         size: int | None,
-    ) -> Prediction | None:
-        """:meth:`predict_raw` when the request is scored on the event loop at once (see
-        :meth:`Dispatcher.predict_now`), called from the HTTP protocol; None: use predict_raw."""
+        ok: Callable[[Prediction], None],
+        failed: Callable[[BaseException], None],
+    ) -> bool:
+        """:meth:`predict_raw` with callbacks instead of a coroutine (see
+        :meth:`Dispatcher.predict_soon`), called from the HTTP protocol; False: use predict_raw."""
         started = time.perf_counter()
-        result = self.dispatcher.predict_now(
-            ref, data, decode, routing_key, self._shadow_logger(rid, protocol), size
+
+        def answered(result: Prediction) -> None:
+            ok(self._answered(result, rid, protocol, started))
+
+        return self.dispatcher.predict_soon(
+            ref, data, decode, routing_key, self._shadow_logger(rid, protocol), size, answered, failed
         )
-        return None if result is None else self._answered(result, rid, protocol, started)
 
     def _shadow_logger(self, rid: str, protocol: str) -> Callable[[Prediction], None] | None:
         logger = self.prediction_log

@@ -5,6 +5,7 @@ loop runs: the parts of :mod:`modelport.serving.dispatch` that admit, queue, bat
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 import time
 from collections import deque
@@ -22,6 +23,7 @@ from modelport.serving.metrics import Metrics
 from modelport.serving.settings import ModelPolicy
 
 Decode = Callable[[Any, Signature], Any] | None
+log = logging.getLogger(__name__)
 _EWMA = 0.2
 # A version whose predict calls take less than this runs them on the event loop: no thread hop
 # (which costs more than such a call), as long as the request body is small.
@@ -41,12 +43,40 @@ PROBE_MAX_SECONDS = 0.02
 PROBE_EVERY = 1.0
 
 
+class Reply:
+    """Where a queued request's answer goes when no coroutine waits for it (the HTTP protocol's
+    fast path): ``ok(prediction)`` or ``failed(error)``, called once, on the event loop. A callback
+    that raises is logged; it never stops the lane."""
+
+    __slots__ = ("_done", "_failed", "_ok")
+
+    def __init__(self, ok: Callable[[Prediction], None], failed: Callable[[BaseException], None]) -> None:
+        self._ok, self._failed, self._done = ok, failed, False
+
+    def done(self) -> bool:
+        return self._done
+
+    def set_result(self, result: Prediction) -> None:
+        self._done = True
+        try:
+            self._ok(result)
+        except Exception:
+            log.exception("answering a request failed")
+
+    def set_exception(self, exc: BaseException) -> None:
+        self._done = True
+        try:
+            self._failed(exc)
+        except Exception:
+            log.exception("answering a failed request failed")
+
+
 @dataclass(eq=False)
 class _Job:
     predictor: Predictor
     data: Any
     decode: Decode
-    future: asyncio.Future[Prediction]
+    future: asyncio.Future[Prediction] | Reply
     enqueued: float
     inline: bool = False
 
@@ -136,26 +166,36 @@ class Lane:
         now = loop.time()
         self._arrived(now)
         inline = self.fast(size, now)
-        if inline and not self.pending and not self.busy and not self.policy.batching:
+        if inline and not self.pending and not self.busy and not self.policy.merges:
             return self._call_inline(predictor, data, decode)  # no queue, no thread, no future, no job
-        job = _Job(predictor, data, decode, loop.create_future(), now, inline)
-        self.pending.append(job)
+        future: asyncio.Future[Prediction] = loop.create_future()
+        self.pending.append(_Job(predictor, data, decode, future, now, inline))
         self._pump()
-        return await job.future
+        return await future
 
-    def submit_now(
-        self, predictor: Predictor, data: Any, decode: Decode, size: int | None, loop_lag: float = 0.0
-    ) -> Prediction | None:
-        """:meth:`submit` when it would score this request on the event loop at once: its prediction
-        (or its error, shed included); None, with nothing counted, when it would queue or hop."""
-        if self.pending or self.busy or self.policy.batching:
-            return None
+    def submit_soon(
+        self, predictor: Predictor, data: Any, decode: Decode, size: int | None, loop_lag: float, reply: Reply
+    ) -> bool:
+        """:meth:`submit` for a request scored on the event loop, its answer given to ``reply``: at
+        once when the policy does not merge and nothing waits, else queued to be scored once this
+        turn's arrivals are in (with them, when the policy merges). False, with nothing counted,
+        when it would not be scored on the loop (a slow version, a large body)."""
         now = asyncio.get_running_loop().time()
         if not self.fast(size, now):
-            return None
+            return False
         self.admit(loop_lag)
         self._arrived(now)
-        return self._call_inline(predictor, data, decode)
+        if not self.policy.merges and not self.pending and not self.busy:
+            try:
+                result = self._call_inline(predictor, data, decode)
+            except Exception as exc:  # noqa: BLE001 - this request's own error, answered by the app
+                reply.set_exception(exc)
+            else:
+                reply.set_result(result)
+            return True
+        self.pending.append(_Job(predictor, data, decode, reply, now, True))
+        self._pump()
+        return True
 
     def _arrived(self, now: float) -> None:
         if self._last_arrival:
@@ -259,10 +299,10 @@ class Lane:
         self._pump(force=True)  # the oldest request waited max_wait: dispatch it now
 
     def _take(self) -> list[_Job]:
-        """The next call's requests: one, or with batching up to max_batch_size of one predictor."""
+        """The next call's requests: one, or when merging up to max_batch_size of one predictor."""
         first = self.pending.popleft()
         jobs = [first]
-        if self.policy.batching:
+        if self.policy.merges:
             while (
                 self.pending
                 and len(jobs) < self.policy.max_batch_size

@@ -1,21 +1,23 @@
 """HTTP/1.1 for ``modelport serve``: uvicorn's httptools protocol, where a small native prediction
-that its version scores on the event loop at once is answered from the protocol itself.
+that its version scores on the event loop is answered from the protocol itself.
 
 For such a request (``POST /models/{ref}/predict``, a body of at most ``INLINE_MAX_BYTES``, no
 ``Expect: 100-continue``) the ASGI task is held back until the body is complete; then
-:meth:`ModelportApp.answer_now` scores it, and the status line, headers and body go out in one
-write: no task, no ASGI messages, one send instead of two. Whatever it cannot answer at once (a
-version not loaded yet, a busy lane, batching, a slow model, an error, a shed) starts the held ASGI
-task as uvicorn would have, with what was already done in the scope; answers are the same either
-way. Every other request is uvicorn's, unchanged, and so is every request when the app is wrapped in
+:meth:`ModelportApp.answer` scores it (at once, or with the other requests that arrived in the same
+turn of the loop when the policy coalesces them) and the status line, headers and body go out in
+one write: no task, no ASGI messages, one send instead of two. Whatever it does not take (a version
+not loaded yet, a slow model, a shed) and any request that fails there start the held ASGI task as
+uvicorn would have, with what was already done in the scope; answers are the same either way.
+Every other request is uvicorn's, unchanged, and so is every request when the app is wrapped in
 middleware other than uvicorn's proxy headers (that middleware must see every request) unless the
-wrapper passes ``native_ref`` and ``answer_now`` on (:class:`Answerer`).
+wrapper passes ``native_ref`` and ``answer`` on (:class:`Answerer`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, Protocol, cast, runtime_checkable
 
 from starlette.types import Scope
@@ -36,7 +38,13 @@ class Answerer(Protocol):
 
     def native_ref(self, scope: Scope) -> str | None: ...
 
-    def answer_now(self, scope: Scope, body: bytes) -> tuple[list[tuple[bytes, bytes]], bytes] | None: ...
+    def answer(
+        self,
+        scope: Scope,
+        body: bytes,
+        respond: Callable[[list[tuple[bytes, bytes]], bytes], None],
+        fallback: Callable[[], None],
+    ) -> bool: ...
 
 
 class HttpProtocol(HttpToolsProtocol):
@@ -98,18 +106,29 @@ class HttpProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def _answer(self, cycle: RequestResponseCycle) -> bool:
-        """Write the whole response to ``cycle``'s request if the app answers it now."""
+        """Hand ``cycle``'s request to the app's fast path; False if it does not take it."""
         answerer = self._answerer
         if answerer is None or cycle.disconnected or self.flow.write_paused:
             return False
         try:
-            answer = answerer.answer_now(cast(Scope, cycle.scope), bytes(cycle.body))
-        except Exception:  # pragma: no cover - answer_now hands its errors to the app
+            return answerer.answer(
+                cast(Scope, cycle.scope),
+                bytes(cycle.body),
+                lambda headers, content: self._respond(cycle, headers, content),
+                lambda: self._fallback(cycle),
+            )
+        except Exception:  # pragma: no cover - answer() hands its errors to the app
             log.exception("the fast path failed; the app answers instead")
             return False
-        if answer is None:
-            return False
-        headers, content = answer
+
+    def _respond(
+        self, cycle: RequestResponseCycle, headers: list[tuple[bytes, bytes]], content: bytes
+    ) -> None:
+        """Write the whole 200 response in one go, then finish the cycle as uvicorn does."""
+        cycle.response_started = cycle.response_complete = True
+        cycle.message_event.set()
+        if cycle.disconnected or self.transport.is_closing():
+            return
         parts = [STATUS_LINE[200]]
         for name, value in self.server_state.default_headers:
             parts += (name, b": ", value, b"\r\n")
@@ -119,9 +138,10 @@ class HttpProtocol(HttpToolsProtocol):
             parts.append(_CLOSE)
         parts += (b"\r\n", content)
         self.transport.write(b"".join(parts))
-        cycle.response_started = cycle.response_complete = True
-        cycle.message_event.set()
         if not cycle.keep_alive:
             self.transport.close()
         self.on_response_complete()
-        return True
+
+    def _fallback(self, cycle: RequestResponseCycle) -> None:
+        """The app answers this request (its error is in the scope) through ASGI."""
+        super()._start_asgi_task(cycle, self.app)

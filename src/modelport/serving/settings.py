@@ -62,15 +62,19 @@ class Shadow:
 class ModelPolicy:
     """How one model's requests are queued, merged and routed in each worker process.
 
-    - ``batching``: merge concurrent requests into one predict call of at most ``max_batch_size``
-      rows; a request waits at most ``max_wait_ms`` for company, and only while requests arrive
-      faster than that (a lone request is never held back).
+    - ``coalesce`` (on by default): requests for a version that are already waiting when a predict
+      call starts (e.g. those that arrived in the same turn of the event loop) go into that one
+      call, up to ``max_batch_size`` rows; no request ever waits for company. Off: one call per
+      request.
+    - ``batching``: also hold a request back for company, at most ``max_wait_ms``, and only while
+      requests arrive faster than that (a lone request is never held back).
     - ``max_queue``: requests waiting per model; beyond it a request gets 503 at once.
     - ``sla_ms``: when the expected wait in the queue exceeds it, 503 with ``Retry-After`` at once.
     - ``concurrency``: predict calls running at once (default 1 with batching, else 2).
     """
 
     batching: bool = False
+    coalesce: bool = True
     max_batch_size: int = 64
     max_wait_ms: float = 2.0
     max_queue: int = 1024
@@ -86,6 +90,11 @@ class ModelPolicy:
             raise InvalidInput("max_wait_ms must be >= 0 and sla_ms > 0.")
         if self.concurrency is not None and self.concurrency < 1:
             raise InvalidInput("concurrency must be at least 1.")
+
+    @property
+    def merges(self) -> bool:
+        """Do waiting requests share predict calls?"""
+        return self.batching or self.coalesce
 
     @property
     def slots(self) -> int:
