@@ -6,16 +6,32 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelport.errors import InvalidInput
-from modelport.serving.app import ENV_CONFIG, app_from_env, create_app
-from modelport.serving.manager import ModelManager, Prediction
-from modelport.serving.settings import Canary, ModelPolicy, ServeConfig, Shadow
+
+if TYPE_CHECKING:
+    from modelport.serving.app import app_from_env, create_app
+    from modelport.serving.manager import ModelManager, Prediction
+    from modelport.serving.settings import Canary, ModelPolicy, ServeConfig, Shadow
+
+# Imported on first use (PEP 562), so that a batch run, which needs only ``prediction_log``, does
+# not pay for the ASGI app, Starlette and the protocols.
+_LAZY = {
+    "app_from_env": "modelport.serving.app",
+    "create_app": "modelport.serving.app",
+    "ModelManager": "modelport.serving.manager",
+    "Prediction": "modelport.serving.manager",
+    "Canary": "modelport.serving.settings",
+    "ModelPolicy": "modelport.serving.settings",
+    "ServeConfig": "modelport.serving.settings",
+    "Shadow": "modelport.serving.settings",
+}
 
 __all__ = [
     "Canary",
@@ -28,6 +44,19 @@ __all__ = [
     "create_app",
     "serve",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
 
 
 def serve(
@@ -52,6 +81,8 @@ def serve(
     import uvicorn
 
     from modelport.client import default_client
+    from modelport.serving.app import ENV_CONFIG, create_app
+    from modelport.serving.settings import ServeConfig
 
     cfg = config if isinstance(config, ServeConfig) else ServeConfig.load(config) if config else ServeConfig()
     changes = {k: v for k, v in settings.items() if v is not None}
