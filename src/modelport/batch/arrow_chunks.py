@@ -114,7 +114,7 @@ def model_batch(batch: pa.RecordBatch, signature: Signature) -> Batch | None:
 def _column(col: pa.Array, want: str) -> np.ndarray | None:
     t = col.type
     if pa.types.is_dictionary(t):
-        if want in ("string", "category") and _is_text(t.value_type):
+        if want in ("string", "category") and is_text(t.value_type):
             return _text_from_dictionary(col)
         col = col.dictionary_decode()
         t = col.type
@@ -139,7 +139,7 @@ def _column(col: pa.Array, want: str) -> np.ndarray | None:
             return None
         return col.to_numpy(zero_copy_only=False)
     if want in ("string", "category"):
-        if not _is_text(t):
+        if not is_text(t):
             return None
         arr = col.to_numpy(zero_copy_only=False)
         if col.null_count:
@@ -148,7 +148,7 @@ def _column(col: pa.Array, want: str) -> np.ndarray | None:
     return None  # datetime and anything else: the pandas path
 
 
-def _is_text(t: pa.DataType) -> bool:
+def is_text(t: pa.DataType) -> bool:
     return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t))
 
 

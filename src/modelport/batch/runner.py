@@ -39,7 +39,7 @@ import pyarrow as pa
 
 from modelport.batch.enrich import make_enricher
 from modelport.batch.jobs import FILE_KINDS, Job, load_job
-from modelport.batch.pipeline import cpu_count, env, ordered_map
+from modelport.batch.pipeline import cpu_count, env, ordered_map, split_tail
 from modelport.batch.scoring import Admission, Scored, Scorer
 from modelport.batch.sinks import FolderSink, SqlSink, make_sink
 from modelport.batch.sources import Bounds, FileSource, SqlSource
@@ -52,6 +52,7 @@ from modelport.schema import Signature
 log = logging.getLogger(__name__)
 FAILPOINT_ENV = "MODELPORT_BATCH_FAILPOINT"  # tests: SIGKILL this process at a named point
 Progress = Callable[[int], None]
+TAIL_PIECE_ROWS = 4096  # no smaller pieces: below this a chunk's fixed costs outweigh an idle core
 
 
 @dataclass
@@ -176,7 +177,10 @@ class _Run:
                 from modelport.prediction_log_reader import log_root
                 from modelport.serving.prediction_log import PredictionLogger
 
-                scorer.logger = PredictionLogger(log_root(self.client.settings.home), max_queue=1_000_000)
+                # a log file per 10k sampled rows (or 5 s), not per 1k as a server writes them
+                scorer.logger = PredictionLogger(
+                    log_root(self.client.settings.home), max_queue=1_000_000, flush_rows=10_000
+                )
             try:
                 totals = self._score(increment, needed, scorer, sinks, plan)
             finally:
@@ -248,9 +252,13 @@ class _Run:
                 for c in scorer.predictor.signature.columns or ()
                 if c.type in ("string", "category") and c.name not in keep
             ]
-            results = ordered_map(score, increment.chunks(needed, text), self.workers)
+            chunks: Iterator[Any] = increment.chunks(needed, text)
+            if self.workers > 1:  # the last chunks in pieces, so that the workers finish together
+                piece = max(TAIL_PIECE_ROWS, job.batch_size // 4)
+                chunks = split_tail(chunks, _cut, (self.workers - 1) * job.batch_size, piece)
+            results = ordered_map(score, chunks, self.workers)
         with closing(results):  # an error stops the workers (and Ray) before the staging goes
-            for chunks, res in enumerate(results, 1):
+            for done, res in enumerate(results, 1):
                 scored, rejected = res.table, res.rejected
                 increment.scored(scored, res.wm)
                 if scored.num_rows:
@@ -261,13 +269,19 @@ class _Run:
                         raise SchemaMismatch(f"Row rejected and on_error is 'fail': {first}")
                     rejects.write(pa.Table.from_pandas(rejected, preserve_index=False))
                     rows_rejected += len(rejected)
-                if chunks == 1:
+                if done == 1:
                     failpoint("after_first_chunk")
                 if self.progress is not None:
                     self.progress(out.rows + rows_rejected)
         out.close()
         rejects.close()
         return {"rows_in": out.rows + rows_rejected, "rows_out": out.rows, "rows_rejected": rows_rejected}
+
+
+def _cut(chunk: pd.DataFrame | pa.RecordBatch, start: int, stop: int) -> pd.DataFrame | pa.RecordBatch:
+    if isinstance(chunk, pd.DataFrame):
+        return chunk.iloc[start:stop]
+    return chunk.slice(start, stop - start)
 
 
 class _Increment:

@@ -17,6 +17,7 @@ from modelport.batch.jobs import Job
 from modelport.batch.watermarks import wm_series, wm_text
 from modelport.errors import ModelportError
 from modelport.predictor import Predictor
+from modelport.schema import Batch
 
 
 @dataclass(frozen=True)
@@ -113,13 +114,7 @@ class Scorer:
         proba = None if proba is None else np.asarray(proba)
         job = self.job
         if self.logger is not None and len(rows):
-            wanted = [*self.names, *([job.key] if job.key and job.key not in self.names else [])]
-            self._log_sample(
-                lambda picked: arrow_chunks.dense(rows.select(wanted).take(picked)).to_pandas(),
-                rows,
-                labels,
-                proba,
-            )
+            self._log_arrow_sample(rows, batch, labels, proba)
         table = arrow_chunks.output_table(
             rows,
             job.key,
@@ -173,6 +168,28 @@ class Scorer:
             self._log_sample(lambda picked: scored.iloc[picked], scored, labels_all, proba_all)
         return scored, labels_all, proba_all
 
+    def _log_arrow_sample(
+        self, rows: pa.RecordBatch, batch: Batch, labels: np.ndarray, proba: np.ndarray | None
+    ) -> None:
+        """The log sample of a chunk scored from Arrow: its rows are validated already, so the sample
+        is taken from the model's input as it is (no DataFrame, no second validation)."""
+        picked = self._pick(len(rows))
+        if not len(picked):
+            return
+        sample = Batch(batch.signature, {n: c[picked] for n, c in batch.columns.items()}, len(picked))
+        keys = None
+        if self.job.key:
+            col = rows.column(self.job.key)
+            if arrow_chunks.is_text(col.type) and not col.null_count:  # strings already
+                keys = col.take(picked).to_numpy(zero_copy_only=False)
+            else:  # as the pandas path has it (the schema's pandas metadata applies)
+                key = arrow_chunks.dense(rows.select([self.job.key]).take(picked)).to_pandas()
+                keys = key[self.job.key].astype(str).to_numpy()
+        self._log(picked, sample, keys, labels, proba)
+
+    def _pick(self, n: int) -> np.ndarray:
+        return np.flatnonzero(self._rng.random(n) < self.job.log_sample)
+
     def _log_sample(
         self,
         rows_at: Callable[[np.ndarray], pd.DataFrame],
@@ -182,15 +199,25 @@ class Scorer:
     ) -> None:
         """A ``log_sample`` share of the scored rows to the prediction log (for monitoring), each with
         its key as the request id so that labels arriving later can be joined to it."""
-        from modelport.serving.manager import Prediction
-
-        assert self.logger is not None
-        picked = np.flatnonzero(self._rng.random(len(rows)) < self.job.log_sample)
+        picked = self._pick(len(rows))
         if not len(picked):
             return
         sample = rows_at(picked)
         batch = self.predictor.prepare(sample[self.names])
-        keys = sample[self.job.key].astype(str).to_numpy() if self.job.key else self.run_id
+        keys = sample[self.job.key].astype(str).to_numpy() if self.job.key else None
+        self._log(picked, batch, keys, labels, proba)
+
+    def _log(
+        self,
+        picked: np.ndarray,
+        batch: Batch,
+        keys: np.ndarray | None,
+        labels: np.ndarray,
+        proba: np.ndarray | None,
+    ) -> None:
+        from modelport.serving.manager import Prediction
+
+        assert self.logger is not None
         result = Prediction(
             self.mv,
             labels[picked],
@@ -200,7 +227,8 @@ class Scorer:
             batch=batch,
             runtime=self.predictor.runtime,
         )
-        self.logger.log(result, keys, "batch", 0.0)  # one record, a request id (the key) per row
+        # one record, with a request id (the key) per row
+        self.logger.log(result, self.run_id if keys is None else keys, "batch", 0.0)
 
     def _bisect(
         self, frame: pd.DataFrame, rejects: list[pd.DataFrame]

@@ -23,6 +23,7 @@ from modelport.errors import InvalidInput
 
 log = logging.getLogger(__name__)
 ROWS_PER_FILE = 1_000_000
+_DICTIONARY_SAMPLE = 4096  # rows on which the columns to dictionary-encode are chosen
 
 
 def make_sink(spec: OutputSpec, key: str | None) -> FolderSink | SqlSink:
@@ -85,6 +86,7 @@ class FolderWriter:
         self._part = 0
         self._in_part = 0
         self._writer: Any = None
+        self._path = folder
         self._schema: Any = None
         self._dictionary: list[str] = []
 
@@ -106,6 +108,7 @@ class FolderWriter:
         self._close_part()
         self.folder.mkdir(parents=True, exist_ok=True)
         path = self.folder / f"part-{self._part:05d}.{self.kind}"
+        self._path = path
         self._part += 1
         self._in_part = 0
         if self.kind == "parquet":
@@ -121,31 +124,32 @@ class FolderWriter:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
+            # durable before the commit that makes it count; synced as each part is finished, so
+            # that a big run does not wait for all its parts at the end
+            with open(self._path, "rb") as fh:
+                os.fsync(fh.fileno())
 
     def close(self) -> None:
         self._close_part()
-        if self.folder.exists():
-            for f in self.folder.iterdir():  # durable before the commit that makes them count
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
 
 
 def _dictionary_columns(table: Any) -> list[str]:
-    """Columns worth dictionary-encoding, judged on the first table written: repetitive ones (model,
+    """Columns worth dictionary-encoding, judged on the first rows written: repetitive ones (model,
     run id, labels). Keys and probabilities are nearly all distinct; trying a dictionary on them
     costs more CPU than the rest of the write and makes the file larger."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
+    sample = table.slice(0, _DICTIONARY_SAMPLE)  # a judgement, not a count: the first rows will do
     out = []
-    for name, col in zip(table.column_names, table.columns, strict=True):
+    for name, col in zip(sample.column_names, sample.columns, strict=True):
         if pa.types.is_floating(col.type) or pa.types.is_nested(col.type) or pa.types.is_null(col.type):
             continue
         try:
             distinct = pc.count_distinct(col).as_py()
         except pa.ArrowNotImplementedError:
             continue
-        if distinct <= max(1, table.num_rows // 2):
+        if distinct <= max(1, sample.num_rows // 2):
             out.append(name)
     return out
 
