@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelport.errors import InvalidInput
+from modelport.serving.background import HTTP_PROTOCOL
 
 if TYPE_CHECKING:
     from modelport.serving.app import app_from_env, create_app
@@ -99,7 +100,7 @@ def serve(
         "host": cfg.host,
         "port": cfg.port,
         "loop": "uvloop",
-        "http": "httptools",
+        "http": HTTP_PROTOCOL,
         "log_level": log_level,
         "timeout_graceful_shutdown": 30,
         "access_log": False,  # per-request stdout lines cost more than the prediction; see issue 4 logging
