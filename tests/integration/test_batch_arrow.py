@@ -74,6 +74,39 @@ def test_the_arrow_path_scores_like_the_pandas_path(tmp_path: Path, model: Any) 
     assert encoded.fast and encoded.table.equals(fast.table)
 
 
+class _Captured:
+    """Stands in for the prediction logger: keeps what a scorer logs."""
+
+    def __init__(self) -> None:
+        self.records: list[tuple[Any, Any]] = []
+
+    def log(self, result: Any, request_id: Any, protocol: str, seconds: float) -> None:
+        self.records.append((result, request_id))
+
+
+@pytest.mark.parametrize("key_kind", ["text", "int"])
+def test_the_arrow_path_logs_its_sample_like_the_pandas_path(model: Any, key_kind: str) -> None:
+    data = applications(300)
+    if key_kind == "text":
+        data["application_id"] = "APP-" + data["application_id"].astype(str)
+    batch = pa.RecordBatch.from_pandas(data, preserve_index=False)
+    admission = Admission("updated_at", None, None)
+    fast_scorer, slow_scorer = _scorer(model, log_sample=1.0), _scorer(model, log_sample=1.0)
+    logged = [_Captured(), _Captured()]
+    fast_scorer.logger, slow_scorer.logger = logged
+    assert fast_scorer.score_chunk(batch, admission).fast
+    assert not slow_scorer.score_chunk(batch.to_pandas(), admission).fast
+    (fast, fast_keys), (slow, slow_keys) = logged[0].records[0], logged[1].records[0]
+    assert fast.rows == slow.rows == 300
+    np.testing.assert_array_equal(fast_keys, slow_keys)
+    assert fast_keys.dtype == slow_keys.dtype
+    np.testing.assert_allclose(fast.probabilities, slow.probabilities)
+    for name, col in slow.batch.columns.items():
+        got = fast.batch.columns[name]
+        assert got.dtype == col.dtype, name
+        pd.testing.assert_series_equal(pd.Series(got), pd.Series(col), check_names=False)
+
+
 def test_text_from_a_dictionary_keeps_missing_values_missing() -> None:
     values = pa.array(["a", None, "b", "a", None])
     got = arrow_chunks._text_from_dictionary(pc.dictionary_encode(values))

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -130,16 +131,20 @@ class FileSource:
         wholly outside ``bounds`` are skipped unread; the exact filter runs on each chunk later."""
         import pyarrow.parquet as pq
 
+        local = self.protocol in ("file", "local")
         for path in paths:
-            with self.fs.open(path, "rb") as f:
-                pf = pq.ParquetFile(f)
+            with ExitStack() as stack:
+                # a local file is read by Arrow itself: no Python call (and no wait for the GIL,
+                # which the scoring threads hold at times) per read
+                f = path if local else stack.enter_context(self.fs.open(path, "rb"))
+                pf = stack.enter_context(pq.ParquetFile(f))
                 groups = _row_groups(pf, bounds)
                 if not groups:
                     continue
                 names = [c for c in columns if c in pf.schema_arrow.names]
                 text = [c for c in dictionary if c in names and _is_text(pf.schema_arrow.field(c).type)]
                 if text:  # opened again: read_dictionary is an option of the reader
-                    pf = pq.ParquetFile(f, read_dictionary=text)
+                    pf = stack.enter_context(pq.ParquetFile(f, metadata=pf.metadata, read_dictionary=text))
                 for batch in pf.iter_batches(batch_size=self.batch_size, row_groups=groups, columns=names):
                     if batch.num_rows:
                         yield batch
