@@ -92,10 +92,10 @@ class CountingApp:
         return ref
 
     def answer(self, scope: Any, body: bytes, respond: Any, fallback: Any) -> bool:
-        def counted(headers: Any, content: bytes) -> None:
-            self.seen[(scope["method"], scope["path"], 200)] += 1
+        def counted(status: int, headers: Any, content: bytes) -> None:
+            self.seen[(scope["method"], scope["path"], status)] += 1
             self.fast += 1
-            respond(headers, content)
+            respond(status, headers, content)
 
         taken: bool = self.app.answer(scope, body, counted, fallback)
         return taken

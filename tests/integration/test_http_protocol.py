@@ -37,9 +37,9 @@ class Counting:
         return ref
 
     def answer(self, scope: Any, body: bytes, respond: Any, fallback: Any) -> bool:
-        def counted(headers: Any, content: bytes) -> None:
+        def counted(status: int, headers: Any, content: bytes) -> None:
             self.fast += 1
-            respond(headers, content)
+            respond(status, headers, content)
 
         taken: bool = self.app.answer(scope, body, counted, fallback)
         return taken

@@ -82,7 +82,7 @@ def serve(
     import uvicorn
 
     from modelport.client import default_client
-    from modelport.serving.app import ENV_CONFIG, create_app
+    from modelport.serving.app import ENV_CONFIG, ENV_SERVER_PROCESS, create_app
     from modelport.serving.settings import ServeConfig
 
     cfg = config if isinstance(config, ServeConfig) else ServeConfig.load(config) if config else ServeConfig()
@@ -106,6 +106,7 @@ def serve(
         "access_log": False,  # per-request stdout lines cost more than the prediction; see issue 4 logging
     }
     _share_cores(cfg.workers)
+    os.environ[ENV_SERVER_PROCESS] = "1"  # the app tunes the collector once started (app._tune_gc)
     if cfg.workers > 1:
         os.environ[ENV_CONFIG] = json.dumps(cfg.to_dict())
         uvicorn.run("modelport.serving:app_from_env", factory=True, workers=cfg.workers, **common)

@@ -90,14 +90,15 @@ class ModelportApp(Starlette):
         self,
         scope: Scope,
         body: bytes,
-        respond: Callable[[list[tuple[bytes, bytes]], bytes], None],
+        respond: Callable[[int, list[tuple[bytes, bytes]], bytes], None],
         fallback: Callable[[], None],
     ) -> bool:
         """Answer a native prediction that its version scores on the event loop without the ASGI
-        machinery (for the HTTP protocol, serving.protocol): ``respond(headers, body)`` is called
-        with the answer, now or once this turn's arrivals are scored; or, if the request fails
-        there, ``fallback()`` after its error was put in the scope. False: not taken; the request
-        goes through the app as usual, with what was done here (parsed body or error) in the scope."""
+        machinery (for the HTTP protocol, serving.protocol): ``respond(status, headers, body)`` is
+        called with the answer (or a shed's 503), now or once this turn's arrivals are scored; or,
+        if the request fails there, ``fallback()`` after its error was put in the scope. False: not
+        taken; the request goes through the app as usual, with what was done here (parsed body or
+        error) in the scope."""
         svc: Service = self.state.service
         rid, routing_key, _ = _native_headers(scope)
         ref_text = self.native_ref(scope)
@@ -105,14 +106,15 @@ class ModelportApp(Starlette):
             return False
         try:
             ref = self._ref(ref_text)
-            if self._late(svc, ref):
-                return False  # the app sheds it
+            if self._late(svc, ref):  # shed before parsing: the cheapest 503 there is
+                respond(503, *self._shed_answer(svc, ref, rid))
+                return True
             payload = parse_json(body)
             request_id = _request_id(rid)
             scope[_EARLY] = (payload, request_id)
 
             def ok(result: Prediction) -> None:
-                respond(*_native_answer(result, request_id))
+                respond(200, *_native_answer(result, request_id))
 
             def failed(exc: BaseException) -> None:
                 scope[_EARLY] = _as_error(exc)
@@ -176,6 +178,13 @@ class ModelportApp(Starlette):
         return bool(lag.current() * 1000.0 > sla)
 
     async def _shed(self, svc: Service, ref: ModelRef, rid: bytes | None, send: Send) -> None:
+        headers, content = self._shed_answer(svc, ref, rid)
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
+        await send({"type": "http.response.body", "body": content})
+
+    def _shed_answer(
+        self, svc: Service, ref: ModelRef, rid: bytes | None
+    ) -> tuple[list[tuple[bytes, bytes]], bytes]:
         """503 + Retry-After at once, in the shape of the native protocol's errors."""
         lag = svc.dispatcher.loop_lag.current()
         sla = self._sla[ref.name]
@@ -192,8 +201,7 @@ class ModelportApp(Starlette):
         ]
         if rid is not None and client_request_id(rid.decode("latin-1")):
             headers.append((b"x-request-id", rid))
-        await send({"type": "http.response.start", "status": 503, "headers": headers})
-        await send({"type": "http.response.body", "body": content})
+        return headers, content
 
     def _ref(self, text: str) -> ModelRef:
         """``text`` parsed, from a small cache (the same few refs arrive again and again)."""

@@ -42,7 +42,7 @@ class Answerer(Protocol):
         self,
         scope: Scope,
         body: bytes,
-        respond: Callable[[list[tuple[bytes, bytes]], bytes], None],
+        respond: Callable[[int, list[tuple[bytes, bytes]], bytes], None],
         fallback: Callable[[], None],
     ) -> bool: ...
 
@@ -114,7 +114,7 @@ class HttpProtocol(HttpToolsProtocol):
             return answerer.answer(
                 cast(Scope, cycle.scope),
                 bytes(cycle.body),
-                lambda headers, content: self._respond(cycle, headers, content),
+                lambda status, headers, content: self._respond(cycle, status, headers, content),
                 lambda: self._fallback(cycle),
             )
         except Exception:  # pragma: no cover - answer() hands its errors to the app
@@ -122,14 +122,14 @@ class HttpProtocol(HttpToolsProtocol):
             return False
 
     def _respond(
-        self, cycle: RequestResponseCycle, headers: list[tuple[bytes, bytes]], content: bytes
+        self, cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes, bytes]], content: bytes
     ) -> None:
-        """Write the whole 200 response in one go, then finish the cycle as uvicorn does."""
+        """Write the whole response in one go, then finish the cycle as uvicorn does."""
         cycle.response_started = cycle.response_complete = True
         cycle.message_event.set()
         if cycle.disconnected or self.transport.is_closing():
             return
-        parts = [STATUS_LINE[200]]
+        parts = [STATUS_LINE[status]]
         for name, value in self.server_state.default_headers:
             parts += (name, b": ", value, b"\r\n")
         for name, value in headers:
