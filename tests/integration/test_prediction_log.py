@@ -131,3 +131,41 @@ def test_a_failing_writer_never_fails_a_request(tmp_path: Path, monkeypatch: pyt
         "modelport_prediction_log_rows_total", {"model": "credit", "result": "failed"}
     )
     assert failed == logger.failed
+
+
+def test_one_row_requests_are_logged_like_any_other(credit: dict[str, Any], tmp_path: Path) -> None:
+    """One-row requests take the column buffers (serving.log_rows): full buffers and old ones are
+    written, missing values included, with the same columns and types as multi-row requests."""
+    import pyarrow.dataset as ds
+
+    from modelport.serving.lanes import _execute_one
+    from modelport.serving.prediction_log import PredictionLogger
+
+    X = credit["X"].copy()
+    X.loc[X.index[1], "home"] = None  # a missing text value
+    X.loc[X.index[2], "income"] = np.nan  # a missing number
+    predictor = mp.load("credit:1")
+    logger = PredictionLogger(tmp_path / "logs", flush_rows=4, flush_seconds=0.3)
+    one_row = [_execute_one(predictor, X.iloc[[i]], None, None) for i in range(len(X))]
+    for i, result in enumerate(one_row):
+        logger.log(result, f"one-{i}", "native", 0.001)
+    logger.log(_execute_one(predictor, X, None, None), "many", "mlflow", 0.002)
+    import time
+
+    time.sleep(1.2)  # the last, partly filled buffer is written once it is flush_seconds old
+    assert logger.logged == 2 * len(X)
+    logger.close()
+    files = sorted((tmp_path / "logs" / "credit").rglob("*.parquet"))
+    assert len(files) >= 3  # a full buffer of 4, the old remainder, the multi-row request
+    schemas = {str(ds.dataset(f).schema) for f in files}
+    assert len(schemas) == 1, schemas  # one-row and multi-row files agree on every column type
+    log = ds.dataset(files).to_table().to_pandas()
+    singles = log[log.request_id.str.startswith("one-")].sort_values("request_id")
+    many = log[log.request_id == "many"]
+    assert len(singles) == len(many) == len(X)
+    for col in ("prediction", "in_age", "in_purpose"):
+        assert singles[col].tolist() == many[col].tolist(), col
+    np.testing.assert_allclose(singles[["proba_0", "proba_1"]], many[["proba_0", "proba_1"]])
+    assert singles.in_home.isna().tolist() == many.in_home.isna().tolist() == X.home.isna().tolist()
+    np.testing.assert_array_equal(singles.in_income.to_numpy(), many.in_income.to_numpy())
+    assert set(singles.protocol) == {"native"} and set(singles.role) == {"primary"}

@@ -29,11 +29,11 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from modelport.serving.log_rows import INPUT_PREFIX, PROBA_PREFIX, Rows
 from modelport.serving.manager import Prediction
 
 log = logging.getLogger(__name__)
-INPUT_PREFIX = "in_"
-PROBA_PREFIX = "proba_"
+__all__ = ["INPUT_PREFIX", "PROBA_PREFIX", "PredictionLogger"]
 _DAY = 86_400.0
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -73,7 +73,10 @@ class PredictionLogger:
         self.max_queue = max_queue
         # The request path only appends to a deque (no lock, no wake-up of the writer per request:
         # waking a thread per request costs the event loop the GIL); the writer polls it.
-        self._queue: deque[_Record] = deque()
+        self._queue: deque[_Record | Rows] = deque()
+        # one-row requests: kept column by column per version until full or flush_seconds old
+        self._open: dict[tuple[str, int, str], Rows] = {}
+        self._rows_lock = threading.Lock()
         self._wake = threading.Event()  # set when a flush is due by size, or to stop
         self._stop = False
         self._thread: threading.Thread | None = None
@@ -102,15 +105,44 @@ class PredictionLogger:
                 return
             if self._thread is None:
                 self.start()
-            if len(self._queue) >= self.max_queue:
-                self.dropped += result.rows
-                self._count(result.model_version.name, "dropped", result.rows)
+            now = time.time()
+            if (
+                type(request_id) is str
+                and Rows.takes(result)
+                and self._add_row(result, request_id, protocol, seconds * 1000.0, now)
+            ):
                 return
-            self._queue.append(_Record(result, request_id, protocol, seconds * 1000.0, time.time()))
+            if len(self._queue) >= self.max_queue:
+                self._drop(result.model_version.name, result.rows)
+                return
+            self._queue.append(_Record(result, request_id, protocol, seconds * 1000.0, now))
             if len(self._queue) >= self.flush_rows and not self._wake.is_set():
                 self._wake.set()
         except Exception:  # logging must never fail a request
             log.exception("could not queue a prediction for logging")
+
+    def _add_row(self, result: Prediction, request_id: str, protocol: str, ms: float, now: float) -> bool:
+        mv = result.model_version
+        key = (mv.name, mv.version, result.runtime)
+        with self._rows_lock:
+            rows = self._open.get(key)
+            if rows is None:
+                rows = self._open[key] = Rows(result, self.flush_rows)
+            if not rows.add(result, request_id, protocol, ms, now):
+                return False
+            if not rows.full:
+                return True
+            del self._open[key]
+        if len(self._queue) >= self.max_queue:
+            self._drop(rows.name, rows.n)
+        else:
+            self._queue.append(rows)
+            self._wake.set()
+        return True
+
+    def _drop(self, name: str, n: int) -> None:
+        self.dropped += n
+        self._count(name, "dropped", n)
 
     def close(self, timeout: float = 10.0) -> None:
         """Write everything queued, then stop the writer thread."""
@@ -135,8 +167,10 @@ class PredictionLogger:
             self._wake.wait(poll)
             self._wake.clear()
             stop = self._stop
-            while self._queue:
-                item = self._queue.popleft()
+            for item in self._taken(stop):
+                if isinstance(item, Rows):
+                    self._flush_rows(item)
+                    continue
                 if not pending:
                     first = time.monotonic()
                 pending.append(item)
@@ -149,6 +183,35 @@ class PredictionLogger:
                 pending, rows = [], 0
             if stop:
                 return
+
+    def _taken(self, stop: bool) -> list[_Record | Rows]:
+        """What is queued, then the one-row buffers that are flush_seconds old (all when stopping)."""
+        queue = self._queue
+        items: list[_Record | Rows] = [queue.popleft() for _ in range(len(queue))]
+        now = time.monotonic()
+        with self._rows_lock:
+            aged = [k for k, r in self._open.items() if stop or now - r.opened >= self.flush_seconds]
+            items += [self._open.pop(k) for k in aged]
+        return items
+
+    def _flush_rows(self, rows: Rows) -> None:
+        import pyarrow as pa
+
+        try:
+            table = pa.table(
+                {k: v if isinstance(v, pa.Array) else _arrow(v) for k, v in rows.columns().items()}
+            )
+            days = (rows.timestamp[: rows.n] // _DAY).astype(np.int64)
+            for day in np.unique(days):  # one day, but for the buffers that span midnight
+                part = table if days[0] == days[-1] else table.filter(pa.array(days == day))
+                self._write_table(rows.name, _date(int(day)), part)
+        except Exception:  # a failed write is counted, never raised
+            self.failed += rows.n
+            log.exception("could not write %d prediction log rows of %s", rows.n, rows.name)
+            self._count(rows.name, "failed", rows.n)
+        else:
+            self.logged += rows.n
+            self._count(rows.name, "logged", rows.n)
 
     def _flush(self, records: list[_Record]) -> None:
         groups: dict[tuple[str, int], list[_Record]] = {}
@@ -168,13 +231,17 @@ class PredictionLogger:
 
     def _write(self, name: str, day: str, group: list[_Record]) -> None:
         import pyarrow as pa
-        import pyarrow.parquet as pq
 
         by_version: dict[tuple[int, str], list[_Record]] = {}
         for r in group:  # one Arrow table per version (and runtime): their columns may differ
             by_version.setdefault((r.result.model_version.version, r.result.runtime), []).append(r)
         tables = [_table(records) for records in by_version.values()]
         table = tables[0] if len(tables) == 1 else pa.concat_tables(tables, promote_options="default")
+        self._write_table(name, day, table)
+
+    def _write_table(self, name: str, day: str, table: Any) -> None:
+        import pyarrow.parquet as pq
+
         folder = self.root / name / f"date={day}"
         folder.mkdir(parents=True, exist_ok=True)
         file_id = uuid.uuid4().hex
