@@ -137,15 +137,20 @@ __all__ = [
 _SUBMODULES = ("batch",)  # mp.batch.run(...): imported on first use
 
 
+def lazy_attribute(namespace: dict[str, Any], lazy: dict[str, str], name: str) -> Any:
+    """PEP 562 for a package: ``name`` from the module ``lazy`` maps it to, kept in ``namespace``."""
+    module = lazy.get(name)
+    if module is None:
+        raise AttributeError(f"module {namespace['__name__']!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    namespace[name] = value
+    return value
+
+
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"modelport.{name}")
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'modelport' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
+    return lazy_attribute(globals(), _LAZY, name)
 
 
 def __dir__() -> list[str]:
