@@ -169,3 +169,25 @@ def test_one_row_requests_are_logged_like_any_other(credit: dict[str, Any], tmp_
     assert singles.in_home.isna().tolist() == many.in_home.isna().tolist() == X.home.isna().tolist()
     np.testing.assert_array_equal(singles.in_income.to_numpy(), many.in_income.to_numpy())
     assert set(singles.protocol) == {"native"} and set(singles.role) == {"primary"}
+
+
+@pytest.mark.parametrize(
+    "tensor",
+    [
+        np.arange(12, dtype=np.float32).reshape(4, 3),
+        np.arange(6, dtype=np.int32).reshape(3, 2),
+        np.array([[True, False]]),
+        np.arange(8.0).reshape(2, 2, 2),
+        np.empty((0, 3)),
+    ],
+)
+def test_tensor_rows_are_logged_as_the_lists_python_would_give(tensor: np.ndarray) -> None:
+    """A tensor model's rows become list values from the flat array: the same type and values as
+    Arrow gives their Python lists, without a list per row."""
+    import pyarrow as pa
+
+    from modelport.serving.prediction_log import _rows_as_lists
+
+    got = _rows_as_lists(tensor)
+    want = pa.array([row.reshape(-1).tolist() for row in tensor], type=got.type if len(tensor) == 0 else None)
+    assert got.type == want.type and got.equals(want)

@@ -293,7 +293,7 @@ def _table(records: list[_Record]) -> Any:
     batches = [res.batch for res in results if res.batch is not None]
     if batches and batches[0].tensor is not None:
         tensor = np.concatenate([np.asarray(b.tensor) for b in batches])
-        data[f"{INPUT_PREFIX}tensor"] = [row.reshape(-1).tolist() for row in tensor]
+        data[f"{INPUT_PREFIX}tensor"] = _rows_as_lists(tensor)
     elif batches:
         columns = [b.columns for b in batches]  # one lookup per batch, not one per batch and column
         for col in columns[0]:
@@ -311,6 +311,25 @@ def _arrow(values: Any) -> Any:
     import pyarrow as pa
 
     return pa.array(values, from_pandas=isinstance(values, np.ndarray) and values.dtype == object)
+
+
+# the value type Arrow gives Python numbers of each numpy kind (what .tolist() rows were logged as)
+_LIST_VALUE_TYPES: dict[str, Any] = {"f": np.float64, "i": np.int64, "u": np.int64, "b": np.bool_}
+
+
+def _rows_as_lists(tensor: np.ndarray) -> Any:
+    """Each row of ``tensor``, flattened, as one ``list<double>`` value: built from the flat values
+    and their offsets, without a Python list per row."""
+    import pyarrow as pa
+
+    dtype = _LIST_VALUE_TYPES.get(tensor.dtype.kind)
+    if dtype is None:  # anything but numbers and booleans: Python lists, as Arrow infers them
+        return pa.array([row.reshape(-1).tolist() for row in tensor])
+    n = len(tensor)
+    width = int(np.prod(tensor.shape[1:], dtype=np.int64)) if tensor.ndim > 1 else 1
+    values = pa.array(np.ascontiguousarray(tensor, dtype=dtype).reshape(-1))
+    offsets = pa.array(np.arange(0, (n + 1) * width, width, dtype=np.int32))
+    return pa.ListArray.from_arrays(offsets, values)
 
 
 def _request_ids(records: list[_Record], rows: np.ndarray, single: bool) -> np.ndarray:
