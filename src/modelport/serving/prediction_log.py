@@ -195,23 +195,16 @@ class PredictionLogger:
         return items
 
     def _flush_rows(self, rows: Rows) -> None:
-        import pyarrow as pa
+        def write() -> None:
+            import pyarrow as pa
 
-        try:
-            table = pa.table(
-                {k: v if isinstance(v, pa.Array) else _arrow(v) for k, v in rows.columns().items()}
-            )
+            table = _arrow_table(rows.columns())
             days = (rows.timestamp[: rows.n] // _DAY).astype(np.int64)
             for day in np.unique(days):  # one day, but for the buffers that span midnight
                 part = table if days[0] == days[-1] else table.filter(pa.array(days == day))
                 self._write_table(rows.name, _date(int(day)), part)
-        except Exception:  # a failed write is counted, never raised
-            self.failed += rows.n
-            log.exception("could not write %d prediction log rows of %s", rows.n, rows.name)
-            self._count(rows.name, "failed", rows.n)
-        else:
-            self.logged += rows.n
-            self._count(rows.name, "logged", rows.n)
+
+        self._counted(rows.name, rows.n, write)
 
     def _flush(self, records: list[_Record]) -> None:
         groups: dict[tuple[str, int], list[_Record]] = {}
@@ -219,15 +212,19 @@ class PredictionLogger:
             groups.setdefault((r.result.model_version.name, int(r.timestamp // _DAY)), []).append(r)
         for (name, day), group in groups.items():
             n = sum(r.result.rows for r in group)
-            try:
-                self._write(name, _date(day), group)
-            except Exception:  # a failed write is counted, never raised
-                self.failed += n
-                log.exception("could not write %d prediction log rows of %s", n, name)
-                self._count(name, "failed", n)
-            else:
-                self.logged += n
-                self._count(name, "logged", n)
+            self._counted(name, n, lambda: self._write(name, _date(day), group))  # noqa: B023 - called now
+
+    def _counted(self, name: str, n: int, write: Callable[[], None]) -> None:
+        """Run ``write`` for ``n`` rows of ``name``; count them logged, or failed (never raised)."""
+        try:
+            write()
+        except Exception:
+            self.failed += n
+            log.exception("could not write %d prediction log rows of %s", n, name)
+            self._count(name, "failed", n)
+        else:
+            self.logged += n
+            self._count(name, "logged", n)
 
     def _write(self, name: str, day: str, group: list[_Record]) -> None:
         import pyarrow as pa
@@ -303,6 +300,13 @@ def _table(records: list[_Record]) -> Any:
         proba = np.concatenate([np.asarray(res.probabilities) for res in results])
         for i, cls in enumerate(first.classes):
             data[f"{PROBA_PREFIX}{cls}"] = proba[:, i]
+    return _arrow_table(data)
+
+
+def _arrow_table(data: dict[str, Any]) -> Any:
+    """An Arrow table of the log's columns (numpy arrays, lists or Arrow arrays)."""
+    import pyarrow as pa
+
     return pa.table({k: v if isinstance(v, pa.Array) else _arrow(v) for k, v in data.items()})
 
 
