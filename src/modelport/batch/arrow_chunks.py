@@ -111,6 +111,37 @@ def model_batch(batch: pa.RecordBatch, signature: Signature) -> Batch | None:
     return Batch(signature, columns, batch.num_rows)
 
 
+def model_codes(
+    batch: pa.RecordBatch, signature: Signature
+) -> tuple[dict[str, np.ndarray], dict[str, tuple[np.ndarray, np.ndarray]]] | None:
+    """What :func:`model_batch` validates, with its dictionary-encoded text columns left as they are
+    read: (other columns, {text column: (distinct values, a code per row)}); nulls get a code of
+    their own, whose value is NaN (as in :func:`model_batch`)."""
+    if signature.columns is None:
+        return None
+    columns: dict[str, np.ndarray] = {}
+    text: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    names = batch.schema.names
+    for spec in signature.columns:
+        if spec.name not in names:
+            return None
+        col = batch.column(spec.name)
+        t = col.type
+        if pa.types.is_dictionary(t) and spec.type in ("string", "category") and is_text(t.value_type):
+            values = col.dictionary.to_numpy(zero_copy_only=False)
+            codes = col.indices
+            if col.null_count:
+                values = np.append(values, np.array([np.nan], dtype=object))
+                codes = codes.fill_null(len(values) - 1)
+            text[spec.name] = (values, codes.to_numpy(zero_copy_only=False))
+            continue
+        arr = _column(col, spec.type)
+        if arr is None:
+            return None
+        columns[spec.name] = arr
+    return columns, text
+
+
 def _column(col: pa.Array, want: str) -> np.ndarray | None:
     t = col.type
     if pa.types.is_dictionary(t):

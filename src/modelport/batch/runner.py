@@ -10,9 +10,11 @@ A run, under the job's lock in the store:
    model needs fails the run here, before anything is written.
 3. **Score** chunk by chunk: type text columns by the signature, validate, predict (the ONNX twin
    where its parity gate passed), write results and rejected rows (with the reason) to staging.
-   Parquet chunks go straight from Arrow to the model and back (``arrow_chunks``) and several are
-   scored at once on worker threads while the next is read and the previous written
-   (``pipeline``); staged files are fsynced once, before the commit.
+   Parquet chunks go straight from Arrow to the model and back (``arrow_chunks``; an ONNX
+   classifier's text preprocessing runs once per distinct value of the dictionary-encoded text
+   columns, see ``flavors.onnx.TextCodes``) and several are scored at once on worker threads while
+   the next is read and the previous written (``pipeline``); staged files are fsynced once, before
+   the commit.
 4. **Commit** the new watermark, files and keys together with the run's statistics in one
    transaction, then **publish** the staged output (one rename or one SQL transaction).
 

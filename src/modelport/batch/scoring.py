@@ -3,6 +3,7 @@ row-level rejects (bisection), prediction, the output rows and the log sample.""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -16,6 +17,7 @@ from modelport.batch.enrich import Enricher
 from modelport.batch.jobs import Job
 from modelport.batch.watermarks import wm_series, wm_text
 from modelport.errors import ModelportError
+from modelport.flavors.base import labels_from_proba
 from modelport.predictor import Predictor
 from modelport.schema import Batch
 
@@ -76,6 +78,8 @@ class Scorer:
         self.mv = predictor.model_version
         self.classes = predictor.classes
         self.names = list(predictor.signature.names)
+        self._codes: Any = _UNSET  # a flavors.onnx.TextCodes, or None, once the first chunk asks
+        self._codes_lock = threading.Lock()
 
     def _reject(self, into: list[pd.DataFrame], rows: pd.DataFrame, reason: str | pd.Series) -> None:
         if not len(rows):
@@ -103,18 +107,25 @@ class Scorer:
         rows = arrow_chunks.admit(chunk, admission.wm_col, admission.lower, admission.upper)
         if rows is None:
             return None
-        batch = arrow_chunks.model_batch(rows, self.predictor.signature)
-        if batch is None:
-            return None
-        try:
-            labels, proba = self.predictor.predict_with_proba(batch) if len(rows) else (np.empty(0), None)
-        except _MODEL_ERRORS:
-            return None  # the pandas path finds the rows the model refuses
-        labels = np.asarray(labels)
-        proba = None if proba is None else np.asarray(proba)
-        job = self.job
+        proba: np.ndarray | None
+        coded = self._coded(rows) if len(rows) else None
+        if coded is not None:
+            proba, sample = coded
+            labels = labels_from_proba(proba, self.classes)
+        else:
+            batch = arrow_chunks.model_batch(rows, self.predictor.signature)
+            if batch is None:
+                return None
+            try:
+                labels, proba = self.predictor.predict_with_proba(batch) if len(rows) else (np.empty(0), None)
+            except _MODEL_ERRORS:
+                return None  # the pandas path finds the rows the model refuses
+            labels = np.asarray(labels)
+            proba = None if proba is None else np.asarray(proba)
+            sample = _rows_of(batch.columns)
         if self.logger is not None and len(rows):
-            self._log_arrow_sample(rows, batch, labels, proba)
+            self._log_arrow_sample(rows, sample, labels, proba)
+        job = self.job
         table = arrow_chunks.output_table(
             rows,
             job.key,
@@ -127,6 +138,38 @@ class Scorer:
             self.run_id,
         )
         return Scored(table, arrow_chunks.watermarks(rows, admission.wm_col), pd.DataFrame(), fast=True)
+
+    def _coded(self, rows: pa.RecordBatch) -> tuple[np.ndarray, Sample] | None:
+        """Probabilities with the model's text preprocessing run once per distinct value (an ONNX
+        classifier whose text columns arrive dictionary-encoded), and the model's input at given
+        rows (for the log sample); else None."""
+        if self._codes is _UNSET:
+            with self._codes_lock:  # built once, by the first chunk's worker
+                if self._codes is _UNSET:
+                    from modelport.flavors.onnx import text_codes
+
+                    onnx = self.predictor.runtime == "onnx"
+                    self._codes = text_codes(getattr(self.predictor, "_model", None)) if onnx else None
+        codes = self._codes
+        if codes is None:
+            return None
+        parts = arrow_chunks.model_codes(rows, self.predictor.signature)
+        if parts is None or not parts[1]:
+            return None
+        columns, text = parts
+        try:
+            proba = codes.predict_proba(columns, text, rows.num_rows)
+        except Exception:  # noqa: BLE001 - the whole graph runs instead, and says what is wrong
+            return None
+        if proba is None:
+            return None
+
+        def sample(picked: np.ndarray) -> dict[str, np.ndarray]:
+            return {
+                n: columns[n][picked] if n in columns else text[n][0][text[n][1][picked]] for n in self.names
+            }
+
+        return proba, sample
 
     def process(
         self, frame: pd.DataFrame, admission: Admission
@@ -169,14 +212,14 @@ class Scorer:
         return scored, labels_all, proba_all
 
     def _log_arrow_sample(
-        self, rows: pa.RecordBatch, batch: Batch, labels: np.ndarray, proba: np.ndarray | None
+        self, rows: pa.RecordBatch, columns: Sample, labels: np.ndarray, proba: np.ndarray | None
     ) -> None:
         """The log sample of a chunk scored from Arrow: its rows are validated already, so the sample
         is taken from the model's input as it is (no DataFrame, no second validation)."""
         picked = self._pick(len(rows))
         if not len(picked):
             return
-        sample = Batch(batch.signature, {n: c[picked] for n, c in batch.columns.items()}, len(picked))
+        sample = Batch(self.predictor.signature, columns(picked), len(picked))
         keys = None
         if self.job.key:
             col = rows.column(self.job.key)
@@ -303,6 +346,14 @@ class Scorer:
         data["version"] = np.full(n, self.mv.version, dtype=np.int64)
         data["run_id"] = np.full(n, self.run_id, dtype=object)
         return pd.DataFrame(data)
+
+
+_UNSET: Any = object()
+Sample = Callable[[np.ndarray], dict[str, np.ndarray]]  # the model's input columns at given rows
+
+
+def _rows_of(columns: dict[str, np.ndarray]) -> Sample:
+    return lambda picked: {n: c[picked] for n, c in columns.items()}
 
 
 _MODEL_ERRORS = (ModelportError, ValueError, TypeError, KeyError, IndexError)
