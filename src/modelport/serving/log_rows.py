@@ -98,9 +98,7 @@ class Rows:
         data: dict[str, Any] = {
             "request_id": self.request_id[:n],
             "timestamp": pa.array(stamps, pa.timestamp("us", tz="UTC")),
-            "model": np.full(n, self.name, dtype=object),
-            "version": np.full(n, self.version, dtype=np.int64),
-            "runtime": np.full(n, self.runtime, dtype=object),
+            **constant_columns(self.name, self.version, self.runtime, n),
             "protocol": self.protocol[:n],
             "role": self.role[:n],
             "latency_ms": self.latency_ms[:n],
@@ -112,3 +110,15 @@ class Rows:
             for j, cls in enumerate(self.classes):
                 data[f"{PROBA_PREFIX}{cls}"] = self.proba[:n, j]
         return data
+
+
+def constant_columns(name: str, version: int, runtime: str, n: int) -> dict[str, Any]:
+    """The log's columns that one version's rows share, as Arrow arrays made without a Python
+    object per row."""
+    import pyarrow as pa
+
+    return {
+        "model": pa.repeat(name, n),
+        "version": pa.repeat(pa.scalar(version, pa.int64()), n),
+        "runtime": pa.repeat(runtime, n),
+    }

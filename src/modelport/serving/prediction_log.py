@@ -29,7 +29,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from modelport.serving.log_rows import INPUT_PREFIX, PROBA_PREFIX, Rows
+from modelport.parquet_encoding import dictionary_columns
+from modelport.serving.log_rows import INPUT_PREFIX, PROBA_PREFIX, Rows, constant_columns
 from modelport.serving.manager import Prediction
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ class PredictionLogger:
         *,
         sample_rate: float = 1.0,
         max_queue: int = 10_000,
-        flush_rows: int = 1_000,
+        flush_rows: int = 10_000,
         flush_seconds: float = 5.0,
         on_rows: Callable[[str, str, int], None] | None = None,
     ) -> None:
@@ -74,6 +75,7 @@ class PredictionLogger:
         # The request path only appends to a deque (no lock, no wake-up of the writer per request:
         # waking a thread per request costs the event loop the GIL); the writer polls it.
         self._queue: deque[_Record | Rows] = deque()
+        self._queued_rows = 0
         # one-row requests: kept column by column per version until full or flush_seconds old
         self._open: dict[tuple[str, int, str], Rows] = {}
         self._rows_lock = threading.Lock()
@@ -84,6 +86,7 @@ class PredictionLogger:
         self.logged = 0
         self.dropped = 0
         self.failed = 0
+        self._dictionary: dict[tuple[str, tuple[str, ...]], list[str]] = {}  # writer thread only
 
     def start(self) -> None:
         with self._lock:
@@ -116,7 +119,8 @@ class PredictionLogger:
                 self._drop(result.model_version.name, result.rows)
                 return
             self._queue.append(_Record(result, request_id, protocol, seconds * 1000.0, now))
-            if len(self._queue) >= self.flush_rows and not self._wake.is_set():
+            self._queued_rows += result.rows  # a hint for waking the writer: races only delay it
+            if self._queued_rows >= self.flush_rows and not self._wake.is_set():
                 self._wake.set()
         except Exception:  # logging must never fail a request
             log.exception("could not queue a prediction for logging")
@@ -187,6 +191,7 @@ class PredictionLogger:
     def _taken(self, stop: bool) -> list[_Record | Rows]:
         """What is queued, then the one-row buffers that are flush_seconds old (all when stopping)."""
         queue = self._queue
+        self._queued_rows = 0
         items: list[_Record | Rows] = [queue.popleft() for _ in range(len(queue))]
         now = time.monotonic()
         with self._rows_lock:
@@ -243,8 +248,12 @@ class PredictionLogger:
         folder.mkdir(parents=True, exist_ok=True)
         file_id = uuid.uuid4().hex
         tmp = folder / f".{file_id}.parquet.tmp"
+        key = (name, tuple(table.column_names))
+        dictionary = self._dictionary.get(key)
+        if dictionary is None:  # judged once per model and layout
+            dictionary = self._dictionary[key] = dictionary_columns(table)
         try:
-            pq.write_table(table, tmp)
+            pq.write_table(table, tmp, use_dictionary=dictionary)
             os.replace(tmp, folder / f"{file_id}.parquet")
         finally:
             tmp.unlink(missing_ok=True)
@@ -272,20 +281,14 @@ def _table(records: list[_Record]) -> Any:
     mv = first.model_version
     n = int(rows.sum())
 
-    def per_request(values: list[Any], dtype: Any = object) -> np.ndarray:
-        arr = np.asarray(values, dtype=dtype)
-        return arr if single else np.repeat(arr, rows)
-
     stamps = (np.asarray([r.timestamp for r in records]) * 1e6).astype("datetime64[us]")
     data: dict[str, Any] = {
         "request_id": _request_ids(records, rows, single),
         "timestamp": pa.array(stamps if single else np.repeat(stamps, rows), pa.timestamp("us", tz="UTC")),
-        "model": np.full(n, mv.name, dtype=object),
-        "version": np.full(n, mv.version, dtype=np.int64),
-        "runtime": np.full(n, first.runtime, dtype=object),
-        "protocol": per_request([r.protocol for r in records]),
-        "role": per_request([res.role for res in results]),
-        "latency_ms": per_request([r.latency_ms for r in records], np.float64),
+        **constant_columns(mv.name, mv.version, first.runtime, n),
+        "protocol": _per_request([r.protocol for r in records], rows, single),
+        "role": _per_request([res.role for res in results], rows, single),
+        "latency_ms": np.repeat(np.asarray([r.latency_ms for r in records]), rows),
     }
     batches = [res.batch for res in results if res.batch is not None]
     if batches and batches[0].tensor is not None:
@@ -336,12 +339,18 @@ def _rows_as_lists(tensor: np.ndarray) -> Any:
     return pa.ListArray.from_arrays(offsets, values)
 
 
-def _request_ids(records: list[_Record], rows: np.ndarray, single: bool) -> np.ndarray:
+def _per_request(values: list[Any], rows: np.ndarray, single: bool) -> Any:
+    """One value per request, repeated for each of its rows by Arrow (no Python object per row)."""
+    import pyarrow as pa
+
+    arr = pa.array(values)
+    return arr if single else arr.take(pa.array(np.repeat(np.arange(len(values)), rows)))
+
+
+def _request_ids(records: list[_Record], rows: np.ndarray, single: bool) -> Any:
     ids = [r.request_id for r in records]
     if all(type(i) is str for i in ids):
-        arr = np.empty(len(ids), dtype=object)
-        arr[:] = ids
-        return arr if single else np.repeat(arr, rows)
+        return _per_request(ids, rows, single)
     parts = [
         np.full(r.result.rows, r.request_id, dtype=object)
         if isinstance(r.request_id, str)
