@@ -3,6 +3,7 @@ canary and shadow routing, scale-down (idle unload, memory budget) and serve.yam
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import threading
@@ -24,6 +25,8 @@ from modelport.errors import InvalidInput
 from modelport.serving import ModelManager, ServeConfig, create_app
 from modelport.serving.background import BackgroundServer
 from modelport.serving.dispatch import routing_bucket
+from modelport.serving.lanes import LONELY, Lane, Reply
+from modelport.serving.settings import ModelPolicy
 from tests.integration.slow_model import SlowDoubler, frame
 from tests.integration.test_serving import _counter, _records
 from tests.unit.test_registry import credit_pipeline
@@ -194,6 +197,44 @@ def _loop_held(srv: BackgroundServer) -> Iterator[None]:
     finally:
         time.sleep(0.1)  # the last bytes reach the server's socket
         released.set()
+
+
+def test_coalescing_scores_a_lone_client_at_once_and_merges_again_when_company_comes(
+    store: dict[str, Any],
+) -> None:
+    """A client that waits for each answer gains nothing from waiting a turn of the loop for
+    company: after LONELY lone calls its requests are scored at once (but every LONELY-th, which
+    looks for company); a burst in one turn then merges again."""
+    predictor = mp.load("fast")
+
+    async def scenario() -> tuple[list[bool], list[bool], list[Any]]:
+        lane = Lane("fast", 1, ModelPolicy())  # coalescing, the default
+        lane._measured(0.0001, 1)  # a fast version: scored on the loop
+        answers: list[Any] = []
+
+        def submit(x: float) -> Reply:
+            reply = Reply(answers.append, answers.append)
+            assert lane.submit_soon(predictor, [{"x": x}], None, 20, 0.0, reply)
+            return reply
+
+        alone = []
+        for i in range(3 * LONELY):  # one at a time: answered at once, or a turn later
+            alone.append(submit(float(i)).done())
+            await asyncio.sleep(0)
+        burst = [submit(float(i)) for i in range(2 * LONELY)]  # arrive in the same turn
+        await asyncio.sleep(0)
+        after = [submit(float(i)) for i in range(3)]
+        together = [r.done() for r in after]
+        await asyncio.sleep(0)
+        assert all(r.done() for r in burst + after)
+        return alone, together, answers
+
+    alone, together, answers = asyncio.run(scenario())
+    assert alone[:LONELY] == [False] * LONELY  # a turn's wait each, while company may come
+    lone = alone[LONELY:]
+    assert lone.count(False) == len(lone) // LONELY and sum(lone) == len(lone) - len(lone) // LONELY
+    assert together == [False, False, False]  # the burst merged: merging again
+    assert [a.predictions.tolist() for a in answers[: 3 * LONELY]] == [[2.0 * i] for i in range(3 * LONELY)]
 
 
 # --- peak load: SLA shedding and bounded queues ----------------------------------------------------

@@ -109,7 +109,11 @@ class Service:
         started = time.perf_counter()
 
         def answered(result: Prediction) -> None:
-            ok(self._answered(result, rid, protocol, started))
+            elapsed = time.perf_counter() - started
+            try:
+                ok(result)  # the answer goes out first; counting and logging it can follow
+            finally:
+                self._record(result, rid, protocol, elapsed)
 
         return self.dispatcher.predict_soon(
             ref, data, decode, routing_key, self._shadow_logger(rid, protocol), size, answered, failed
@@ -120,11 +124,13 @@ class Service:
         return None if logger is None else lambda res: logger.log(res, rid, protocol, 0.0)
 
     def _answered(self, result: Prediction, rid: str, protocol: str, started: float) -> Prediction:
-        elapsed = time.perf_counter() - started
+        self._record(result, rid, protocol, time.perf_counter() - started)
+        return result
+
+    def _record(self, result: Prediction, rid: str, protocol: str, elapsed: float) -> None:
         self.metrics.observe_success(result.model_version, protocol, elapsed, result.role)
         if self.prediction_log is not None:  # enqueue only: never blocks, never raises
             self.prediction_log.log(result, rid, protocol, elapsed)
-        return result
 
 
 def service(request: Request) -> Service:

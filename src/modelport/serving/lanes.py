@@ -41,6 +41,10 @@ LOW_RISE = 0.05
 OUTLIER_CAP = 0.02
 PROBE_MAX_SECONDS = 0.02
 PROBE_EVERY = 1.0
+# Coalescing waits one turn of the loop for requests that arrived with this one. After LONELY calls
+# in a row found none (a client waiting for each answer), requests are scored at once, but for
+# every LONELY-th, which still waits its turn to see whether company came back.
+LONELY = 8
 
 
 class Reply:
@@ -93,6 +97,7 @@ class Lane:
         self.call_seconds: float | None = None  # low estimate of a call's time (decides inline vs thread)
         self._probe_at = 0.0
         self._flush_scheduled = False
+        self._lonely = 0  # inline calls in a row that had one request
         self.arrival_gap: float | None = None  # EWMA of the time between requests
         self.company = 0.0  # EWMA of how many other requests a new one finds queued or running
         self.running = 0  # requests in calls now
@@ -185,7 +190,7 @@ class Lane:
             return False
         self.admit(loop_lag)
         self._arrived(now)
-        if not self.policy.merges and not self.pending and not self.busy:
+        if not self.pending and not self.busy and (not self.policy.merges or self._lone_call()):
             try:
                 result = self._call_inline(predictor, data, decode)
             except Exception as exc:  # noqa: BLE001 - this request's own error, answered by the app
@@ -195,6 +200,14 @@ class Lane:
             return True
         self.pending.append(_Job(predictor, data, decode, reply, now, True))
         self._pump()
+        return True
+
+    def _lone_call(self) -> bool:
+        """Merging, but score this request at once? (see LONELY)"""
+        n = self._lonely
+        if n < LONELY or n % LONELY == 0:
+            return False  # (its flush counts it)
+        self._lonely = n + 1
         return True
 
     def _arrived(self, now: float) -> None:
@@ -259,6 +272,7 @@ class Lane:
         self._flush_scheduled = False
         while self.pending and self.pending[0].inline and self.busy < self.slots:
             jobs = self._take()
+            self._lonely = self._lonely + 1 if len(jobs) == 1 else 0
             self._settle(jobs, self._run_inline(jobs))
         self._pump()
 
