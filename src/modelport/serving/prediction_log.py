@@ -15,6 +15,7 @@ flattened), ``prediction``, and ``proba_<class>`` per class for classifiers.
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import random
@@ -163,6 +164,10 @@ class PredictionLogger:
     # --- the writer thread ------------------------------------------------------------------------
 
     def _run(self) -> None:
+        # now, not in the first flush's time (pyarrow imports pandas on its first array)
+        for module in ("pandas", "pyarrow.compute", "pyarrow.parquet"):
+            importlib.import_module(module)
+
         poll = min(self.flush_seconds, 0.5)
         pending: list[_Record] = []
         rows = 0
