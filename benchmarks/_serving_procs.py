@@ -22,6 +22,12 @@ WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "1"))
 # --- processes -----------------------------------------------------------------------------------
 
 
+def bare_cmd(python: str, port: int, workers: int) -> list[str]:
+    """The bare Starlette + onnxruntime peer (``BARE_ONNX`` names its model) under uvicorn."""
+    cmd = [python, "-m", "uvicorn", "_bare_onnx_app:app", "--port", str(port), "--workers", str(workers)]
+    return [*cmd, "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

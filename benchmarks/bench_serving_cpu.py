@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 from _serving_models import build_models
-from _serving_procs import free_port, server, wrk
+from _serving_procs import bare_cmd, free_port, server, wrk
 
 VENV_BIN = Path(sys.executable).parent
 MODEL = os.environ.get("BENCH_MODEL", "credit")
@@ -57,9 +57,7 @@ def _command(system: str, port: int) -> tuple[list[str], str, str, dict[str, str
     if system in VARIANTS:
         cmd = [str(VENV_BIN / "modelport"), "serve", MODEL, "--port", str(port), "--workers", "2"]
         return [*cmd, *VARIANTS[system]], f"/models/{MODEL}/predict", "/readyz", {}
-    cmd = [str(VENV_BIN / "python"), "-m", "uvicorn", "_bare_onnx_app:app", "--port", str(port)]
-    cmd += ["--workers", "2", "--loop", "uvloop", "--http", "httptools", "--no-access-log"]
-    return [*cmd, "--log-level", "warning"], "/predict", "/health", {}
+    return bare_cmd(str(VENV_BIN / "python"), port, 2), "/predict", "/health", {}
 
 
 def main() -> None:
