@@ -25,7 +25,7 @@ from modelport.errors import InvalidInput
 from modelport.serving import ModelManager, ServeConfig, create_app
 from modelport.serving.background import BackgroundServer
 from modelport.serving.dispatch import routing_bucket
-from modelport.serving.lanes import LONELY, Lane, Reply
+from modelport.serving.lanes import INLINE_MAX_BYTES, LONELY, Lane, Reply
 from modelport.serving.settings import ModelPolicy
 from tests.integration.slow_model import SlowDoubler, frame
 from tests.integration.test_serving import _counter, _records
@@ -152,8 +152,9 @@ def test_fast_models_are_scored_on_the_event_loop_without_a_thread_hop(store: di
         loop_thread = srv.thread.name
         # the first call runs in the thread pool and is timed; fast ones then run on the loop
         assert SlowDoubler.threads[-1] == loop_thread, SlowDoubler.threads
-        big = {"inputs": [{"x": float(i)} for i in range(5000)]}  # a large body goes to the thread pool
-        assert client.post("/models/fast/predict", json=big).json()["predictions"][-1] == 9998.0
+        big = {"inputs": [{"x": float(i)} for i in range(10_000)]}  # a large body: the thread pool
+        assert len(json.dumps(big)) > INLINE_MAX_BYTES
+        assert client.post("/models/fast/predict", json=big).json()["predictions"][-1] == 19998.0
         assert SlowDoubler.threads[-1] != loop_thread
 
 

@@ -28,7 +28,7 @@ _EWMA = 0.2
 # A version whose predict calls take less than this runs them on the event loop: no thread hop
 # (which costs more than such a call), as long as the request body is small.
 INLINE_MAX_SECONDS = 0.002
-INLINE_MAX_BYTES = 32 * 1024
+INLINE_MAX_BYTES = 64 * 1024
 # What a call costs is its time when nothing gets in its way: on a busy machine a call is often
 # preempted, and in a thread it also waits for the GIL (up to the 5 ms switch interval while the
 # loop is busy). So the decision follows a low estimate of the call's time (inside the call, without
