@@ -42,7 +42,7 @@ import pyarrow as pa
 from modelport.batch.enrich import make_enricher
 from modelport.batch.jobs import FILE_KINDS, Job, load_job
 from modelport.batch.pipeline import cpu_count, env, ordered_map, split_tail
-from modelport.batch.scoring import Admission, Scored, Scorer, text_codes_soon
+from modelport.batch.scoring import Admission, Scored, Scorer
 from modelport.batch.sinks import FolderSink, SqlSink, make_sink
 from modelport.batch.sources import Bounds, FileSource, SqlSource
 from modelport.batch.state import BatchStore, FileRecord, RunRecord
@@ -154,9 +154,6 @@ class _Run:
             predictor = self.client.registry.load(mv, runtime=job.runtime)
         if predictor.runtime != "onnx" and not job.workers:
             self.workers = 1  # native models bring their own threads (OpenMP): one chunk at a time
-        # the ONNX text cut is prepared on a thread while the increment is found and its first
-        # chunks are read (the Parquet reads release the GIL)
-        codes = text_codes_soon(predictor) if job.engine == "local" and not self.dry_run else None
         before = None if self.full_refresh else self.store.watermark(job.name)
         increment = _Increment(job, self.store, before, self.full_refresh)
         needed = increment.check_columns(predictor.signature)  # fails before anything is written
@@ -177,7 +174,7 @@ class _Run:
         plan["replace"] = self.full_refresh
         self.store.start_run(self.run_id, job.name, job.engine, job.model, plan)
         try:
-            scorer = Scorer(job, predictor, self.run_id, increment.text, increment.enricher, codes)
+            scorer = Scorer(job, predictor, self.run_id, increment.text, increment.enricher)
             if job.log_sample > 0:
                 from modelport.prediction_log_reader import log_root
                 from modelport.serving.prediction_log import PredictionLogger

@@ -3,10 +3,8 @@ row-level rejects (bisection), prediction, the output rows and the log sample.""
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,8 +20,6 @@ from modelport.errors import ModelportError
 from modelport.flavors.base import labels_from_proba
 from modelport.predictor import Predictor
 from modelport.schema import Batch
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -73,13 +69,7 @@ class Scorer:
     """
 
     def __init__(
-        self,
-        job: Job,
-        predictor: Predictor,
-        run_id: str,
-        text: bool,
-        enricher: Enricher | None = None,
-        codes: Future[Any] | None = None,
+        self, job: Job, predictor: Predictor, run_id: str, text: bool, enricher: Enricher | None = None
     ) -> None:
         self.job, self.predictor, self.run_id, self.text = job, predictor, run_id, text
         self.enricher = enricher
@@ -89,7 +79,6 @@ class Scorer:
         self.classes = predictor.classes
         self.names = list(predictor.signature.names)
         self._codes: Any = _UNSET  # a flavors.onnx.TextCodes, or None, once the first chunk asks
-        self._codes_soon = codes  # ... or being built already (text_codes_soon)
         self._codes_lock = threading.Lock()
 
     def _reject(self, into: list[pd.DataFrame], rows: pd.DataFrame, reason: str | pd.Series) -> None:
@@ -155,14 +144,12 @@ class Scorer:
         classifier whose text columns arrive dictionary-encoded), and the model's input at given
         rows (for the log sample); else None."""
         if self._codes is _UNSET:
-            with self._codes_lock:  # built once, by the first chunk's worker (or ahead of it)
+            with self._codes_lock:  # built once, by the first chunk's worker
                 if self._codes is _UNSET:
-                    soon = self._codes_soon or text_codes_soon(self.predictor, thread=False)
-                    try:
-                        self._codes = soon.result()
-                    except Exception:  # a bug in the cut must not fail the run
-                        log.exception("the ONNX text cut could not be built; the whole graph runs")
-                        self._codes = None
+                    from modelport.flavors.onnx import text_codes
+
+                    onnx = self.predictor.runtime == "onnx"
+                    self._codes = text_codes(getattr(self.predictor, "_model", None)) if onnx else None
         codes = self._codes
         if codes is None:
             return None
@@ -362,33 +349,6 @@ class Scorer:
 
 
 _UNSET: Any = object()
-
-
-def text_codes_soon(predictor: Predictor, thread: bool = True) -> Future[Any]:
-    """The predictor's :class:`~modelport.flavors.onnx.TextCodes` (or None), built on a thread."""
-
-    def build() -> Any:
-        if predictor.runtime != "onnx":
-            return None
-        from modelport.flavors.onnx import text_codes
-
-        return text_codes(getattr(predictor, "_model", None))
-
-    done: Future[Any] = Future()
-
-    def run() -> None:
-        try:
-            done.set_result(build())
-        except Exception as exc:  # noqa: BLE001 - the caller gets it from the future
-            done.set_exception(exc)
-
-    if thread:
-        threading.Thread(target=run, name="modelport-batch-prepare", daemon=True).start()
-    else:
-        run()
-    return done
-
-
 Sample = Callable[[np.ndarray], dict[str, np.ndarray]]  # the model's input columns at given rows
 
 
