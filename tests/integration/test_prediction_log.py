@@ -191,3 +191,21 @@ def test_tensor_rows_are_logged_as_the_lists_python_would_give(tensor: np.ndarra
     got = _rows_as_lists(tensor)
     want = pa.array([row.reshape(-1).tolist() for row in tensor], type=got.type if len(tensor) == 0 else None)
     assert got.type == want.type and got.equals(want)
+
+
+def test_object_columns_convert_in_chunks_with_the_same_values() -> None:
+    """Long object columns are converted OBJECT_CHUNK values at a time (each conversion holds the
+    GIL the server's loop waits for): the same Arrow values, a piece of nulls included."""
+    import pyarrow as pa
+
+    from modelport.serving.prediction_log import OBJECT_CHUNK, _arrow
+
+    n = 3 * OBJECT_CHUNK + 7
+    text = np.array([f"v{i % 5}" if i % 11 else None for i in range(n)], dtype=object)
+    text[np.arange(n) < OBJECT_CHUNK + 1] = np.nan  # a whole first piece of missing values
+    chunked = _arrow(text)
+    assert chunked.to_pylist() == pa.array(text, from_pandas=True).to_pylist()
+    assert chunked.null_count == OBJECT_CHUNK + 1 + sum(1 for i in range(OBJECT_CHUNK + 1, n) if i % 11 == 0)
+    mixed = np.array([*range(OBJECT_CHUNK), *(f"s{i}" for i in range(OBJECT_CHUNK))], dtype=object)
+    with pytest.raises((pa.ArrowInvalid, pa.ArrowTypeError)):  # as before: one column, one type
+        _arrow(mixed)

@@ -315,14 +315,31 @@ def _arrow_table(data: dict[str, Any]) -> Any:
     """An Arrow table of the log's columns (numpy arrays, lists or Arrow arrays)."""
     import pyarrow as pa
 
-    return pa.table({k: v if isinstance(v, pa.Array) else _arrow(v) for k, v in data.items()})
+    arrow = (pa.Array, pa.ChunkedArray)
+    return pa.table({k: v if isinstance(v, arrow) else _arrow(v) for k, v in data.items()})
 
 
 def _arrow(values: Any) -> Any:
-    """An Arrow array; a missing value among strings (NaN or None) is a null, not a type error."""
+    """An Arrow array; a missing value among strings (NaN or None) is a null, not a type error.
+
+    Python objects are converted OBJECT_CHUNK at a time: each conversion holds the GIL, and the
+    server's event loop waits for it; 10,000 strings at once would stall requests for ~1 ms."""
     import pyarrow as pa
 
-    return pa.array(values, from_pandas=isinstance(values, np.ndarray) and values.dtype == object)
+    if not (isinstance(values, np.ndarray) and values.dtype == object):
+        return pa.array(values)
+    if len(values) <= OBJECT_CHUNK:
+        return pa.array(values, from_pandas=True)
+    pieces = [
+        pa.array(values[i : i + OBJECT_CHUNK], from_pandas=True) for i in range(0, len(values), OBJECT_CHUNK)
+    ]
+    try:
+        return pa.chunked_array(pieces)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):  # pieces of different types (one all null): as one
+        return pa.array(values, from_pandas=True)
+
+
+OBJECT_CHUNK = 1024
 
 
 # the value type Arrow gives Python numbers of each numpy kind (what .tolist() rows were logged as)
