@@ -14,11 +14,12 @@ import pyarrow.compute as pc
 import pytest
 
 import modelport as mp
-from modelport.batch import arrow_chunks, job_from_dict
+from modelport.batch import arrow_chunks
 from modelport.batch.scoring import Admission, Scorer
 from modelport.flavors import onnx as onnx_flavor
 from tests.integration.test_batch import applications, job, output
 from tests.integration.test_batch_arrow import _Captured
+from tests.integration.test_batch_arrow import _scorer as _job_scorer
 from tests.unit.test_registry import credit_pipeline
 
 
@@ -31,15 +32,7 @@ def twin(home: Path) -> Any:
 
 
 def _scorer(model: Any, cut: bool, log_sample: float = 0.0) -> Scorer:
-    spec = {
-        "name": "j",
-        "model": "credit@production",
-        "source": {"kind": "parquet", "path": "x", "watermark": "updated_at"},
-        "key": "application_id",
-        "output": {"kind": "parquet", "path": "o"},
-        "log_sample": log_sample,
-    }
-    scorer = Scorer(job_from_dict(spec), model, "run-1", text=False)
+    scorer = _job_scorer(model, log_sample=log_sample)
     if not cut:
         scorer._codes = None  # the whole graph, as for any other model
     return scorer

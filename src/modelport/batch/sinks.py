@@ -20,10 +20,10 @@ from typing import Any
 
 from modelport.batch.jobs import OutputSpec
 from modelport.errors import InvalidInput
+from modelport.parquet_encoding import dictionary_columns
 
 log = logging.getLogger(__name__)
 ROWS_PER_FILE = 1_000_000
-_DICTIONARY_SAMPLE = 4096  # rows on which the columns to dictionary-encode are chosen
 
 
 def make_sink(spec: OutputSpec, key: str | None) -> FolderSink | SqlSink:
@@ -95,7 +95,7 @@ class FolderWriter:
             return
         if self._schema is None:
             self._schema = table.schema
-            self._dictionary = _dictionary_columns(table)
+            self._dictionary = dictionary_columns(table)
         elif table.schema != self._schema:
             table = table.select(self._schema.names).cast(self._schema)
         if self._writer is None or self._in_part >= ROWS_PER_FILE:
@@ -131,27 +131,6 @@ class FolderWriter:
 
     def close(self) -> None:
         self._close_part()
-
-
-def _dictionary_columns(table: Any) -> list[str]:
-    """Columns worth dictionary-encoding, judged on the first rows written: repetitive ones (model,
-    run id, labels). Keys and probabilities are nearly all distinct; trying a dictionary on them
-    costs more CPU than the rest of the write and makes the file larger."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    sample = table.slice(0, _DICTIONARY_SAMPLE)  # a judgement, not a count: the first rows will do
-    out = []
-    for name, col in zip(sample.column_names, sample.columns, strict=True):
-        if pa.types.is_floating(col.type) or pa.types.is_nested(col.type) or pa.types.is_null(col.type):
-            continue
-        try:
-            distinct = pc.count_distinct(col).as_py()
-        except pa.ArrowNotImplementedError:
-            continue
-        if distinct <= max(1, sample.num_rows // 2):
-            out.append(name)
-    return out
 
 
 class SqlSink:
