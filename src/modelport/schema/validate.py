@@ -120,7 +120,7 @@ _EXACT_TYPES: dict[str, frozenset[type]] = {
     "int64": frozenset((int,)),
     "bool": frozenset((bool,)),
 }
-_STR = {str}
+_STR = frozenset((str,))
 _STR_OR_NONE = frozenset((str, type(None)))
 # Below this many rows, one object-matrix conversion beats per-column pandas indexing (~12 µs a
 # column): a 13-column request row drops from ~160 µs to ~35 µs.

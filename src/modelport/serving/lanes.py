@@ -30,7 +30,7 @@ _EWMA = 0.2
 INLINE_MAX_SECONDS = 0.002
 INLINE_MAX_BYTES = 64 * 1024
 # What a call costs is its time when nothing gets in its way: on a busy machine a call is often
-# preempted, and in a thread it also waits for the GIL (up to the 5 ms switch interval while the
+# preempted, and in a thread it also waits for the GIL (up to the switch interval while the
 # loop is busy). So the decision follows a low estimate of the call's time (inside the call, without
 # the thread hop): it drops at once to a faster call and rises by LOW_RISE of the gap to a slower
 # one, the gap capped at OUTLIER_CAP (one preempted call does not send a fast version to the
