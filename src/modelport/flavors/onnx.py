@@ -249,6 +249,15 @@ def _text(col: np.ndarray) -> np.ndarray:
     return out
 
 
+def _feed(col: np.ndarray, dtype: Any, rank: int) -> np.ndarray:
+    """One column as the graph input of ``dtype`` (None: as it is) and ``rank`` takes it."""
+    if dtype is np.object_:
+        col = _text(col)
+    elif dtype is not None:
+        col = col.astype(dtype, copy=False)
+    return col.reshape(-1, 1) if rank == 2 else col
+
+
 class _Loaded:
     def __init__(self, session: Any, info: dict[str, Any]) -> None:
         self.raw = session
@@ -272,11 +281,7 @@ class _Loaded:
                     f"The ONNX model has input {name!r}, which is not a column of the signature "
                     f"({', '.join(batch.signature.names)}); register it with matching column names."
                 )
-            if dtype is np.object_:
-                col = _text(col)
-            elif dtype is not None:
-                col = col.astype(dtype, copy=False)
-            feeds[name] = col.reshape(-1, 1) if rank == 2 else col
+            feeds[name] = _feed(col, dtype, rank)
         return feeds
 
     def predict(self, batch: Batch) -> np.ndarray:
@@ -363,7 +368,7 @@ class TextCodes:
         self._head = ort.InferenceSession(head.SerializeToString(), opts, providers=providers)
         self._rest = ort.InferenceSession(rest.SerializeToString(), opts, providers=providers)
         self._loaded, self._text, self._frontier = loaded, used, frontier
-        self._ranks = {i.name: len(i.shape) for i in session.get_inputs()}
+        self._inputs = {name: (dtype, rank) for name, dtype, rank in loaded._inputs}
         self._heads: dict[tuple[Any, ...], list[np.ndarray]] = {}
         self._checked: bool | None = None
         self._lock = threading.Lock()
@@ -383,8 +388,7 @@ class TextCodes:
         if heads is None:
             grid = np.indices(sizes).reshape(len(sizes), -1)
             feeds = {
-                name: self._shape(name, _text(text[name][0])[g])
-                for name, g in zip(self._text, grid, strict=True)
+                name: self._feed(name, text[name][0][g]) for name, g in zip(self._text, grid, strict=True)
             }
             heads = self._head.run(self._frontier, feeds)
             if any(len(h) != grid.shape[1] for h in heads):
@@ -404,16 +408,12 @@ class TextCodes:
             return None
         return np.column_stack([1.0 - out, out]) if out.ndim == 1 else out
 
-    def _shape(self, name: str, col: np.ndarray) -> np.ndarray:
-        return col.reshape(-1, 1) if self._ranks.get(name) == 2 else col
+    def _feed(self, name: str, col: np.ndarray) -> np.ndarray:
+        dtype, rank = self._inputs[name]
+        return _feed(col, dtype, rank)
 
     def _numeric(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        feeds = {}
-        for name, dtype, _rank in self._loaded._inputs:
-            if name not in self._text:
-                col = columns[name]
-                feeds[name] = self._shape(name, col if dtype is None else col.astype(dtype, copy=False))
-        return feeds
+        return {name: self._feed(name, columns[name]) for name in self._inputs if name not in self._text}
 
     def _check(
         self, columns: dict[str, np.ndarray], text: dict[str, tuple[np.ndarray, np.ndarray]], out: Any, n: int
@@ -425,7 +425,7 @@ class TextCodes:
                 feeds = self._numeric({k: v[:m] for k, v in columns.items()})
                 for name in self._text:
                     values, codes = text[name]
-                    feeds[name] = self._shape(name, _text(values)[codes[:m]])
+                    feeds[name] = self._feed(name, values[codes[:m]])
                 whole = self._loaded.raw.run([self._loaded._proba], feeds)[0]
                 self._checked = bool(np.array_equal(whole, out[:m]))
         return self._checked
