@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import socket
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -105,10 +106,18 @@ def _exchange(port: int, data: bytes, n: int = 1) -> list[tuple[int, dict[str, s
         return _responses(sock, n)
 
 
-def _warm(port: int) -> None:
-    """A few calls, so the lane has timed the version and scores it on the event loop."""
+def _warm(port: int, counting: Counting | None = None) -> None:
+    """A few calls, so the lane has timed the version and scores it on the event loop; with
+    ``counting``, until the fast path answers one (on a busy machine the first calls can look slow,
+    and a probe on the loop is tried once a second)."""
     body = json.dumps({"inputs": [{"a": 0.5, "b": 1.0}]}).encode()
-    _exchange(port, _request("/models/price/predict", body) * 5, 5)
+    before = counting.fast if counting is not None else 0
+    deadline = time.monotonic() + 15
+    while True:
+        _exchange(port, _request("/models/price/predict", body) * 5, 5)
+        if counting is None or counting.fast > before or time.monotonic() > deadline:
+            return
+        time.sleep(0.25)
 
 
 def _comparable(headers: dict[str, str], body: bytes) -> tuple[dict[str, str], Any]:
@@ -120,7 +129,7 @@ def _comparable(headers: dict[str, str], body: bytes) -> tuple[dict[str, str], A
 
 def test_fast_answers_equal_the_apps_answers(servers: tuple[Counting, int, int]) -> None:
     counting, fast_port, slow_port = servers
-    _warm(fast_port)
+    _warm(fast_port, counting)
     _warm(slow_port)
     bodies = [
         json.dumps({"inputs": [{"a": 1.5, "b": -2.0}]}).encode(),
@@ -151,7 +160,7 @@ def test_fast_answers_equal_the_apps_answers(servers: tuple[Counting, int, int])
 
 def test_keep_alive_pipelining_and_close(servers: tuple[Counting, int, int]) -> None:
     counting, port, _ = servers
-    _warm(port)
+    _warm(port, counting)
     one = json.dumps({"inputs": [{"a": 1.0, "b": 2.0}]}).encode()
     two = json.dumps({"inputs": [{"a": 3.0, "b": 4.0}]}).encode()
     pipelined = (
@@ -182,7 +191,7 @@ def test_keep_alive_pipelining_and_close(servers: tuple[Counting, int, int]) -> 
 
 def test_bodies_the_fast_path_leaves_to_the_app(servers: tuple[Counting, int, int]) -> None:
     counting, port, _ = servers
-    _warm(port)
+    _warm(port, counting)
     before = counting.fast
     # a body larger than the loop takes: read by the app, answered as usual
     rows = [{"a": float(i), "b": 1.0} for i in range(INLINE_MAX_BYTES // 20)]
