@@ -124,6 +124,8 @@ def test_a_canary_phase_splits_traffic_and_promotes_on_its_share(
         assert answered[1] > 200 and answered[2] > 200  # about half each
         ids = {rid for rid, v in sent if v == 2}
         _eventually(lambda: _logged(ids, "canary") == len(ids), "the canary's answers were not logged")
+        primary = {rid for rid, v in sent if v == 1}  # each version's rows are flushed on their own
+        _eventually(lambda: _logged(primary, "primary") == len(primary), "champion answers not logged")
         _labels_arrive(sent, live)
         done = run(staged)
     assert done.state == "promoted", done.message
