@@ -81,7 +81,7 @@ def test_a_shadow_phase_promotes_on_the_live_metric(loop: dict[str, Any], tmp_pa
     live = _shifted_world(loop, tmp_path)
     staged = _staged(tmp_path, {"mode": "shadow", "duration": "1s", "max_duration": "10m"})
     app = create_app(Client(Settings.from_env()), ["credit@production"], watch_interval=0.1)
-    dispatcher = app.state.service.dispatcher
+    dispatcher = app.state.service
     with BackgroundServer(app) as srv:
         started = run(staged, force=True)
         assert started.state == "observing", started.message
@@ -115,7 +115,7 @@ def test_a_canary_phase_splits_traffic_and_promotes_on_its_share(
     live = _shifted_world(loop, tmp_path)
     staged = _staged(tmp_path, "canary 50% for 1s then direct")
     app = create_app(Client(Settings.from_env()), ["credit@production"], watch_interval=0.1)
-    dispatcher = app.state.service.dispatcher
+    dispatcher = app.state.service
     with BackgroundServer(app) as srv:
         assert run(staged, force=True).state == "observing"
         _eventually(lambda: dispatcher.config.policy("credit").canary is not None, "canary not applied")

@@ -24,8 +24,8 @@ from modelport.config import Settings
 from modelport.errors import InvalidInput
 from modelport.serving import ModelManager, ServeConfig, create_app
 from modelport.serving.background import BackgroundServer
-from modelport.serving.dispatch import routing_bucket
 from modelport.serving.lanes import INLINE_MAX_BYTES, LONELY, Lane, Reply
+from modelport.serving.service import routing_bucket
 from modelport.serving.settings import ModelPolicy
 from tests.integration.slow_model import SlowDoubler, frame
 from tests.integration.test_serving import _counter, _records
@@ -215,7 +215,7 @@ def test_coalescing_scores_a_lone_client_at_once_and_merges_again_when_company_c
 
         def submit(x: float) -> Reply:
             reply = Reply(answers.append, answers.append)
-            assert lane.submit_soon(predictor, [{"x": x}], None, 20, 0.0, reply)
+            lane.submit(predictor, [{"x": x}], None, 20, reply)
             return reply
 
         alone = []

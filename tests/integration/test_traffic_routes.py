@@ -61,13 +61,13 @@ def test_a_running_server_follows_stored_routes(backend: str, request: pytest.Fi
         mp.clear_traffic("credit")
         mp.set_traffic("credit", shadow="credit:2")
         ids = []
-        _eventually(lambda: bool(app.state.service.dispatcher.config.policy("credit").shadow))
+        _eventually(lambda: bool(app.state.service.config.policy("credit").shadow))
         for i in range(10):
             r = client.post("/models/credit/predict", json=rows, headers={"X-Request-ID": f"mirror-{i}"})
             assert r.status_code == 200 and r.json()["version"] == 1  # a shadow never answers
             ids.append(f"mirror-{i}")
         mp.clear_traffic("credit", "shadow")
-        _eventually(lambda: app.state.service.dispatcher.config.policy("credit").shadow is None)
+        _eventually(lambda: app.state.service.config.policy("credit").shadow is None)
     logged = mp.prediction_log("credit")
     mirrored = logged[(logged["role"] == "shadow") & logged["request_id"].isin(ids)]
     assert sorted(mirrored["request_id"]) == sorted(ids) and set(mirrored["version"]) == {2}

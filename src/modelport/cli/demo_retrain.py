@@ -78,7 +78,7 @@ def close_the_loop(home: Path, model: str, alias: str, calm: Any, drifted: Any, 
         )
     )
     app = create_app(default_client(), [f"{model}@{alias}"], watch_interval=0.2)
-    dispatcher = app.state.service.dispatcher
+    service = app.state.service
     rows = [
         {k: (None if v != v else v) for k, v in r.items()}
         for r in live.drop(columns=["default"]).to_dict(orient="records")
@@ -97,7 +97,7 @@ def close_the_loop(home: Path, model: str, alias: str, calm: Any, drifted: Any, 
         gated = run(policy)  # trains, gates on the holdout, starts the shadow phase
         outcome, live_outcome = gated, None
         if gated.state == "observing":
-            _wait(lambda: dispatcher.config.policy(model).shadow is not None)
+            _wait(lambda: service.config.policy(model).shadow is not None)
             for row, rid in zip(rows, ids, strict=True):  # live traffic; the shadow answers a copy
                 answer(row, rid)
             # a shadow drops copies rather than slow the callers: wait until every copy is accounted

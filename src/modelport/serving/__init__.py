@@ -77,7 +77,7 @@ def serve(
     import uvicorn
 
     from modelport.client import default_client
-    from modelport.serving.app import ENV_CONFIG, ENV_SERVER_PROCESS, create_app
+    from modelport.serving.app import ENV_CONFIG, create_app
     from modelport.serving.settings import ServeConfig
 
     cfg = config if isinstance(config, ServeConfig) else ServeConfig.load(config) if config else ServeConfig()
@@ -100,10 +100,13 @@ def serve(
         "timeout_graceful_shutdown": 30,
         "access_log": False,  # per-request stdout lines cost more than the prediction; see issue 4 logging
     }
-    _share_cores(cfg.workers)
-    os.environ[ENV_SERVER_PROCESS] = "1"  # the app tunes the collector once started (app._tune_gc)
+    # Each worker process gets its share of the cores for onnxruntime and the native thread pools
+    # (every runtime defaults to all cores per process, and workers would oversubscribe them), and
+    # tunes its collector and GIL switch once started: both are fields of the settings it is handed.
+    share = max(1, (os.cpu_count() or 1) // cfg.workers)
+    cfg = cfg.replace(tune_process=True, threads=cfg.threads or share)
     if cfg.workers > 1:
-        os.environ[ENV_CONFIG] = json.dumps(cfg.to_dict())
+        os.environ[ENV_CONFIG] = json.dumps(cfg.to_dict())  # the one serialized settings object
         uvicorn.run("modelport.serving:app_from_env", factory=True, workers=cfg.workers, **common)
     else:
         uvicorn.run(create_app(client, config=cfg), **common)
@@ -114,14 +117,3 @@ def _all_refs(cfg: ServeConfig) -> list[str]:
     for policy in cfg.models.values():
         refs += [route.ref for route in (policy.canary, policy.shadow) if route is not None]
     return refs
-
-
-def _share_cores(workers: int) -> None:
-    """Give each worker process its share of the cores for onnxruntime and OpenMP (unless set):
-    every runtime defaults to all cores per process, and workers would oversubscribe them."""
-    from modelport.flavors.onnx import THREADS_ENV
-
-    share = str(max(1, (os.cpu_count() or 1) // workers))
-    os.environ.setdefault(THREADS_ENV, share)
-    if workers > 1:  # worker processes start after this; the current process's OpenMP is set up
-        os.environ.setdefault("OMP_NUM_THREADS", share)

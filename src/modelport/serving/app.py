@@ -1,7 +1,7 @@
-"""The composition root of the server: client -> model manager -> service -> Starlette app.
+"""The composition root of the server: client -> model manager -> service -> app.
 
 Nothing is built at import time; :func:`create_app` wires one app, :func:`app_from_env` builds one
-from the environment for ``uvicorn --factory`` worker processes.
+in a ``uvicorn --factory`` worker process from the serialized :class:`ServeConfig` it is handed.
 """
 
 from __future__ import annotations
@@ -10,7 +10,6 @@ import contextlib
 import gc
 import json
 import logging
-import math
 import os
 import sys
 import time
@@ -21,39 +20,42 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from modelport.client import Client
 from modelport.config import Settings
-from modelport.errors import ModelportError, Overloaded
+from modelport.errors import ModelportError
 from modelport.model_version import ModelVersion
 from modelport.prediction_log_reader import log_root
-from modelport.serving import docs
+from modelport.serving import asgi, docs
 from modelport.serving.asgi import ModelportApp
-from modelport.serving.dispatch import Dispatcher
-from modelport.serving.http import Service, json_response, safe_message, service
+from modelport.serving.codecs import by_name, mlflow, v2
 from modelport.serving.manager import ModelManager
 from modelport.serving.metrics import Metrics
 from modelport.serving.prediction_log import PredictionLogger
-from modelport.serving.protocols import mlflow, native, v2
 from modelport.serving.routes import RouteFollower
+from modelport.serving.service import Service, error_answer
 from modelport.serving.settings import ServeConfig
+from modelport.serving.wire import client_request_id, json_response
 
 log = logging.getLogger(__name__)
-ENV_CONFIG = "MODELPORT_SERVE_CONFIG"
+ENV_CONFIG = "MODELPORT_SERVE_CONFIG"  # the serialized ServeConfig that serve() hands worker processes
 
 
-ENV_SERVER_PROCESS = "MODELPORT_SERVER_PROCESS"  # set by serve(): this process is a server's worker
-
-
-def _tune_gc() -> None:
-    """In a server's worker process, once the app has started: what exists now (modules, models)
+def tune_process(threads: int | None) -> None:
+    """In a server's worker process (``ServeConfig.tune_process``), once the app has started: the
+    native libraries' thread pools (OpenMP, BLAS) get ``threads`` threads each (None: as they are),
+    what exists now (modules, models)
     is moved out of the collector's sight, and young collections run less often. A full
     collection over every object of the loaded libraries otherwise stalls the event loop for tens
     of ms now and then (seen as the p99 of a busy server). And the event loop waits at most
     SWITCH_INTERVAL for the GIL while a background thread (the prediction log's writer building a
     table, the hot-swap watcher) holds it, instead of CPython's 5 ms."""
+    if threads is not None:
+        from threadpoolctl import threadpool_limits
+
+        threadpool_limits(limits=threads)
     gc.collect()
     gc.freeze()
     _, mid, old = gc.get_threshold()
@@ -84,7 +86,7 @@ def create_app(
     new version, loaded off the request path; see :class:`ModelManager`. A ``log_sample_rate``
     share of predictions is written asynchronously as Parquet under ``MODELPORT_HOME/prediction_logs``
     (``mp.prediction_log(name)``). Requests pass the traffic policies, queues and micro-batching of
-    :mod:`modelport.serving.dispatch`.
+    :mod:`modelport.serving.service`.
 
     >>> app = create_app(Client(Settings.from_env()), ["credit@production"], batching=True)  # doctest: +SKIP
     >>> uvicorn.run(app, port=8080)                                                           # doctest: +SKIP
@@ -106,6 +108,7 @@ def create_app(
         idle_unload_s=config.idle_unload_s,
         memory_budget_bytes=None if budget is None else int(budget * 2**20),
         on_unload=metrics.observe_unload,
+        threads=config.threads,
     )
     logger = (
         PredictionLogger(
@@ -116,9 +119,8 @@ def create_app(
         if config.log_sample_rate > 0
         else None
     )
-    dispatcher = Dispatcher(manager, config, metrics)
-    manager.watch_hooks.append(RouteFollower(client.meta.engine, manager, dispatcher, config).poll)
-    svc = Service(manager, metrics, config.max_body_bytes, logger, dispatcher)
+    svc = Service(manager, config, metrics, logger)
+    manager.watch_hooks.append(RouteFollower(client.meta.engine, manager, svc, config).poll)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -129,18 +131,18 @@ def create_app(
         manager.start_housekeeping()
         if logger is not None:
             logger.start()
-        if os.environ.get(ENV_SERVER_PROCESS):
-            _tune_gc()
+        if config.tune_process:
+            tune_process(config.threads)
         try:
             yield
         finally:
-            await dispatcher.drain()  # shadows still running; requests in flight were drained by uvicorn
+            await svc.drain()  # shadows still running; requests in flight were drained by uvicorn
             await run_in_threadpool(manager.stop_watching)
             if logger is not None:
                 await run_in_threadpool(logger.close)  # flush what is queued
 
     routes = [
-        *native.routes(),
+        *asgi.routes(),
         *v2.routes(),
         *mlflow.routes(),
         Route("/healthz", healthz, methods=["GET"]),
@@ -170,37 +172,21 @@ def app_from_env() -> Starlette:
     return create_app(Client(Settings.from_env()), config=config)
 
 
-# --- errors: the one place a ModelportError becomes an HTTP response ------------------------------
+# --- errors of the other endpoints: the service's one error mapper, in the request's protocol -------
 
 
-def _error_response(request: Request, status: int, exc: ModelportError) -> Response:
+def _error_response(request: Request, status: int, exc: BaseException) -> Response:
     protocol = getattr(request.state, "protocol", None)
-    message, details = safe_message(exc)
     svc = service(request)
+    code, (status, headers, content) = error_answer(
+        by_name(protocol), exc, client_request_id(request.headers.get("x-request-id"))
+    )
     if protocol is not None:
         name = getattr(request.state, "ref", None) or ""
         served = name.split("@")[0].split(":")[0]
-        mv: ModelVersion | None = getattr(request.state, "model_version", None)
-        svc.metrics.observe_error(
-            served if served in svc.manager.names else None,
-            str(mv.version) if mv else None,
-            protocol,
-            status,
-        )
-    headers = {}
-    if isinstance(exc, Overloaded):
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
-    rid = request.headers.get("x-request-id")
-    if rid and len(rid) <= 200 and rid.isprintable():
-        headers["X-Request-ID"] = rid
-    if protocol == mlflow.PROTOCOL:
-        if status == 415:  # MLflow answers an unknown content type in plain text
-            return PlainTextResponse(message, 415, headers)
-        code, body = mlflow.error_body(exc, message)
-        return json_response(body, code, headers)
-    if protocol == v2.PROTOCOL:
-        return json_response({"error": message}, status, headers)
-    return json_response({"error": message, "details": details}, status, headers)
+        known = served if served in svc.manager.names else None
+        svc.metrics.observe_error(known, None, protocol, code)
+    return Response(content, status, {k.decode(): v.decode("latin-1") for k, v in headers})
 
 
 async def modelport_error(request: Request, exc: Exception) -> Response:
@@ -210,12 +196,19 @@ async def modelport_error(request: Request, exc: Exception) -> Response:
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    return _error_response(request, exc.status_code, ModelportError(str(exc.detail)))
+    error = ModelportError(str(exc.detail))
+    error.status = exc.status_code
+    return _error_response(request, exc.status_code, error)
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _error_response(request, 500, ModelportError("Internal server error; see the server log."))
+    return _error_response(request, 500, exc)
+
+
+def service(request: Request) -> Service:
+    svc: Service = request.app.state.service
+    return svc
 
 
 # --- operational endpoints -----------------------------------------------------------------------

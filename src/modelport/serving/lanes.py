@@ -1,5 +1,7 @@
 """The queue and predict slots of one model version in one worker process, and how late the event
-loop runs: the parts of :mod:`modelport.serving.dispatch` that admit, queue, batch and time calls.
+loop runs: the state machine of the serving service (:mod:`modelport.serving.service`) that admits,
+queues, coalesces, batches and times predict calls. Every answer goes to a :class:`Reply`; nothing
+here awaits, so the HTTP protocol, the ASGI entry and gRPC later all share it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from modelport.serving.manager import Prediction, decode_batch, score
 from modelport.serving.metrics import Metrics
 from modelport.serving.settings import ModelPolicy
 
-Decode = Callable[[Any, Signature], Any] | None
+Decode = Callable[[Any, Signature], Any] | None  # a codec's decode: payload -> rows for prepare
 log = logging.getLogger(__name__)
 _EWMA = 0.2
 # A version whose predict calls take less than this runs them on the event loop: no thread hop
@@ -76,11 +78,13 @@ class Reply:
 
 
 @dataclass(eq=False)
-class _Job:
+class Job:
+    """One request in a lane: its predictor, payload and decoder, and where its answer goes."""
+
     predictor: Predictor
     data: Any
     decode: Decode
-    future: asyncio.Future[Prediction] | Reply
+    future: Reply
     enqueued: float
     inline: bool = False
 
@@ -88,10 +92,19 @@ class _Job:
 class Lane:
     """The queue and predict slots of one model version in one worker process."""
 
-    def __init__(self, name: str, version: int, policy: ModelPolicy, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        name: str,
+        version: int,
+        policy: ModelPolicy,
+        metrics: Metrics | None = None,
+        *,
+        on_loop: bool = True,
+    ) -> None:
         self.name, self.version, self.policy = name, version, policy
+        self.on_loop = on_loop  # may a fast version's calls run on the event loop? (shadows: never)
         self.slots = policy.slots
-        self.pending: deque[_Job] = deque()
+        self.pending: deque[Job] = deque()
         self.busy = 0
         self.seconds_per_request: float | None = None  # EWMA of a call's time / its requests
         self.call_seconds: float | None = None  # low estimate of a call's time (decides inline vs thread)
@@ -110,10 +123,17 @@ class Lane:
     # --- admission ---------------------------------------------------------------------------------
 
     def expected_wait(self, loop_lag: float = 0.0) -> float:
-        """Seconds a request arriving now would wait: for a slot, or for the busy event loop."""
-        if self.busy < self.slots or self.seconds_per_request is None:
+        """Seconds a request arriving now would wait before its answer starts: what the event loop
+        is already late by, plus the requests ahead of it in this lane (queued or in a call) times
+        the measured seconds per request (a merged call's time shared by its requests), shared by
+        the slots that run calls at once. Nothing measured yet: the loop's lateness alone."""
+        per_request = self.seconds_per_request
+        if per_request is None:
             return loop_lag
-        return max(loop_lag, (len(self.pending) + 1) * self.seconds_per_request / self.slots)
+        ahead = len(self.pending) + self.running
+        if ahead == 0:
+            return loop_lag
+        return loop_lag + ahead * per_request / self.slots
 
     def admit(self, loop_lag: float = 0.0) -> None:
         """Raise :class:`Overloaded` when this request should be shed instead of queued."""
@@ -158,49 +178,27 @@ class Lane:
             return True
         return False
 
-    async def submit(
-        self, predictor: Predictor, data: Any, decode: Decode, size: int | None = None, loop_lag: float = 0.0
-    ) -> Prediction:
-        """Queue one request (after :meth:`admit`) and wait for its prediction.
+    def submit(self, predictor: Predictor, data: Any, decode: Decode, size: int | None, reply: Reply) -> None:
+        """Score one request that passed :meth:`admit`; its prediction or error goes to ``reply``.
 
-        ``size`` is the request body's size in bytes (None: unknown); small requests to a fast
-        version are scored on the event loop, without the thread hop.
-        """
-        self.admit(loop_lag)
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        self._arrived(now)
-        inline = self.fast(size, now)
-        if inline and not self.pending and not self.busy and not self.policy.merges:
-            return self._call_inline(predictor, data, decode)  # no queue, no thread, no future, no job
-        future: asyncio.Future[Prediction] = loop.create_future()
-        self.pending.append(_Job(predictor, data, decode, future, now, inline))
-        self._pump()
-        return await future
-
-    def submit_soon(
-        self, predictor: Predictor, data: Any, decode: Decode, size: int | None, loop_lag: float, reply: Reply
-    ) -> bool:
-        """:meth:`submit` for a request scored on the event loop, its answer given to ``reply``: at
-        once when the policy does not merge and nothing waits, else queued to be scored once this
-        turn's arrivals are in (with them, when the policy merges). False, with nothing counted,
-        when it would not be scored on the loop (a slow version, a large body)."""
+        A small request to a fast version is scored on the event loop: at once when nothing waits
+        and the policy does not merge (or the client is alone, see LONELY), else once this turn's
+        arrivals are queued too, merged with them when the policy merges. Anything else waits for a
+        slot and is scored in the thread pool, merged with what waits when the policy merges (and
+        held back for company with batching)."""
         now = asyncio.get_running_loop().time()
-        if not self.fast(size, now):
-            return False
-        self.admit(loop_lag)
         self._arrived(now)
-        if not self.pending and not self.busy and (not self.policy.merges or self._lone_call()):
+        inline = self.on_loop and self.fast(size, now)
+        if inline and not self.pending and not self.busy and (not self.policy.merges or self._lone_call()):
             try:
                 result = self._call_inline(predictor, data, decode)
-            except Exception as exc:  # noqa: BLE001 - this request's own error, answered by the app
+            except Exception as exc:  # noqa: BLE001 - this request's own error, answered by the codec
                 reply.set_exception(exc)
             else:
                 reply.set_result(result)
-            return True
-        self.pending.append(_Job(predictor, data, decode, reply, now, True))
+            return
+        self.pending.append(Job(predictor, data, decode, reply, now, inline))
         self._pump()
-        return True
 
     def _lone_call(self) -> bool:
         """Merging, but score this request at once? (see LONELY)"""
@@ -276,7 +274,7 @@ class Lane:
             self._settle(jobs, self._run_inline(jobs))
         self._pump()
 
-    def _run_inline(self, jobs: list[_Job]) -> list[Prediction | BaseException]:
+    def _run_inline(self, jobs: list[Job]) -> list[Prediction | BaseException]:
         started = time.perf_counter()
         results = _execute(jobs, self.policy.max_batch_size, self._metrics)
         self._measured(time.perf_counter() - started, len(jobs))
@@ -312,7 +310,7 @@ class Lane:
         self._timer = None
         self._pump(force=True)  # the oldest request waited max_wait: dispatch it now
 
-    def _take(self) -> list[_Job]:
+    def _take(self) -> list[Job]:
         """The next call's requests: one, or when merging up to max_batch_size of one predictor."""
         first = self.pending.popleft()
         jobs = [first]
@@ -326,7 +324,7 @@ class Lane:
                 jobs.append(self.pending.popleft())
         return jobs
 
-    async def _run(self, jobs: list[_Job]) -> None:
+    async def _run(self, jobs: list[Job]) -> None:
         started = time.perf_counter()
         try:
             # timed in the thread: the hop and the wait for the loop are not the call's cost
@@ -343,7 +341,7 @@ class Lane:
         self._pump()
 
     @staticmethod
-    def _settle(jobs: list[_Job], results: list[Prediction | BaseException]) -> None:
+    def _settle(jobs: list[Job], results: list[Prediction | BaseException]) -> None:
         for job, result in zip(jobs, results, strict=True):
             if job.future.done():  # the client went away
                 continue
@@ -353,7 +351,7 @@ class Lane:
                 job.future.set_result(result)
 
 
-def _execute(jobs: list[_Job], max_rows: int, metrics: Metrics | None) -> list[Prediction | BaseException]:
+def _execute(jobs: list[Job], max_rows: int, metrics: Metrics | None) -> list[Prediction | BaseException]:
     """In a worker thread: decode and validate each request, score them in as few calls as allowed."""
     out: list[Prediction | BaseException | None] = [None] * len(jobs)
     ready: list[tuple[int, Batch]] = []
@@ -376,7 +374,7 @@ def _execute(jobs: list[_Job], max_rows: int, metrics: Metrics | None) -> list[P
 
 
 def _timed_execute(
-    jobs: list[_Job], max_rows: int, metrics: Metrics | None
+    jobs: list[Job], max_rows: int, metrics: Metrics | None
 ) -> tuple[list[Prediction | BaseException], float]:
     started = time.perf_counter()
     results = _execute(jobs, max_rows, metrics)
@@ -396,7 +394,7 @@ def _execute_one(predictor: Predictor, data: Any, decode: Decode, metrics: Metri
 
 
 def _score_group(
-    jobs: list[_Job],
+    jobs: list[Job],
     group: list[tuple[int, Batch]],
     out: list[Prediction | BaseException | None],
     metrics: Metrics | None,
@@ -432,10 +430,12 @@ def _score_group(
 
 
 class LoopLag:
-    """How late the event loop runs callbacks: the wait a new request meets before any handler.
-
-    Measured every ``every`` seconds; rises at once, decays over a few ticks.
-    """
+    """How late the event loop runs now: the time since a tick, scheduled every ``every`` seconds,
+    became due (0 while it is not due). A request handled in a long turn of the loop sees how long
+    the turn has run so far; a burst is admitted until its turn has used the SLA and the rest is shed,
+    so that a turn never runs much past the SLA and a server in overload still answers at about its
+    capacity (a lateness that decayed over ticks instead shed whole turns after a long one).
+    :attr:`seconds` keeps the last tick's lateness, for reports."""
 
     def __init__(self, every: float = 0.01) -> None:
         self.every = every
@@ -449,9 +449,9 @@ class LoopLag:
             self._schedule(loop, loop.time())
 
     def current(self) -> float:
-        """:attr:`seconds`, or more when the next tick is overdue now: a request handled in the same
-        turn of the loop as a long callback (from the HTTP protocol) sees the delay before the tick."""
-        return max(self.seconds, time.monotonic() - self._due)
+        """Seconds the next tick is overdue now (0 when it is not due yet)."""
+        late = time.monotonic() - self._due
+        return late if late > 0.0 else 0.0
 
     def _schedule(self, loop: asyncio.AbstractEventLoop, now: float) -> None:
         due = now + self.every
@@ -460,8 +460,7 @@ class LoopLag:
 
     def _tick(self, loop: asyncio.AbstractEventLoop, due: float) -> None:
         now = loop.time()
-        lag = max(0.0, now - due)
-        self.seconds = lag if lag > self.seconds else 0.7 * self.seconds + 0.3 * lag
+        self.seconds = max(0.0, now - due)
         self._schedule(loop, now)
 
     def stop(self) -> None:

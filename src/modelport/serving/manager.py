@@ -1,7 +1,7 @@
 """The service layer of the server: which models are served, loading them, predicting.
 
-Every protocol (native JSON, Open Inference Protocol v2, MLflow) calls :meth:`ModelManager.predict`;
-none of them loads or validates anything itself.
+The serving service (:mod:`.service`) takes each request's predictor from here; no codec loads or
+validates anything itself.
 """
 
 from __future__ import annotations
@@ -75,9 +75,11 @@ class ModelManager:
         idle_unload_s: float | None = None,
         memory_budget_bytes: int | None = None,
         on_unload: Callable[[ModelVersion, str], None] | None = None,
+        threads: int | None = None,
     ) -> None:
         self.registry = registry
         self.runtime = runtime
+        self.threads = threads  # onnxruntime intra-op threads of each loaded version (None: its default)
         self.resolve_ttl = resolve_ttl
         self.refs = [ModelRef.parse(r) for r in refs]
         self._default = {r.name: r for r in reversed(self.refs)}  # the first ref of a name wins
@@ -195,7 +197,8 @@ class ModelManager:
             if predictor is None:
                 started = time.perf_counter()
                 rss = _rss()
-                predictor = self.registry.load(mv, runtime=self.runtime)
+                options = {} if self.threads is None else {"threads": self.threads}
+                predictor = self.registry.load(mv, runtime=self.runtime, **options)
                 elapsed = time.perf_counter() - started
                 self._footprint[key] = max(_rss() - rss, _MIN_FOOTPRINT)
                 log.info(

@@ -1,16 +1,20 @@
-"""HTTP/1.1 for ``modelport serve``: uvicorn's httptools protocol, where a small native prediction
-that its version scores on the event loop is answered from the protocol itself.
+"""HTTP/1.1 for ``modelport serve``: uvicorn's httptools protocol, which hands a prediction request
+of any protocol to the one serving path as soon as its body is complete, without an ASGI task.
 
-For such a request (``POST /models/{ref}/predict``, a body of at most ``INLINE_MAX_BYTES``, no
+For such a request (``POST`` to a prediction endpoint, a body of at most ``INLINE_MAX_BYTES``, no
 ``Expect: 100-continue``) the ASGI task is held back until the body is complete; then
-:meth:`ModelportApp.answer` scores it (at once, or with the other requests that arrived in the same
-turn of the loop when the policy coalesces them) and the status line, headers and body go out in
-one write: no task, no ASGI messages, one send instead of two. Whatever it does not take (a version
-not loaded yet, a slow model, a shed) and any request that fails there start the held ASGI task as
-uvicorn would have, with what was already done in the scope; answers are the same either way.
-Every other request is uvicorn's, unchanged, and so is every request when the app is wrapped in
-middleware other than uvicorn's proxy headers (that middleware must see every request) unless the
-wrapper passes ``native_ref`` and ``answer`` on (:class:`Answerer`).
+:meth:`ModelportApp.handle` answers it (at once, with the other requests that arrived in the same
+turn of the loop, or from the thread pool) and the status line, headers and body go out in one write:
+no task, no ASGI messages. A larger body, or a connection whose writes are paused, takes the held
+ASGI task as uvicorn would have, which reaches the same :meth:`ModelportApp.handle` through
+:meth:`ModelportApp.predict`; answers are the same either way. Every other request is uvicorn's,
+unchanged, and so is every request when the app is wrapped in middleware other than uvicorn's proxy
+headers (that middleware must see every request) unless the wrapper passes ``prediction_target`` and
+``handle`` on (:class:`Answerer`).
+
+uvicorn has no public hook for answering from the protocol, so this subclasses its httptools protocol
+(``_start_asgi_task``, the cycle's fields): docs/architecture.md says why and what to check on an
+upgrade; tests/integration/test_http_protocol.py covers keep-alive, pipelining and disconnects.
 """
 
 from __future__ import annotations
@@ -36,15 +40,11 @@ _CLOSE = b"connection: close\r\n"
 class Answerer(Protocol):
     """What the protocol needs of the app (:class:`~modelport.serving.asgi.ModelportApp` has it)."""
 
-    def native_ref(self, scope: Scope) -> str | None: ...
+    def prediction_target(self, scope: Scope) -> tuple[Any, dict[str, str]] | None: ...
 
-    def answer(
-        self,
-        scope: Scope,
-        body: bytes,
-        respond: Callable[[int, list[tuple[bytes, bytes]], bytes], None],
-        fallback: Callable[[], None],
-    ) -> bool: ...
+    def handle(
+        self, codec: Any, params: dict[str, str], scope: Scope, body: bytes, respond: Callable[[Any], None]
+    ) -> None: ...
 
 
 class HttpProtocol(HttpToolsProtocol):
@@ -64,6 +64,7 @@ class HttpProtocol(HttpToolsProtocol):
         # ModelportApp, or a wrapper that passes the fast path on; any other wrapper sees every request
         self._answerer: Answerer | None = app if isinstance(app, Answerer) else None
         self._held: RequestResponseCycle | None = None
+        self._target: tuple[Any, dict[str, str]] | None = None
 
     def on_message_begin(self) -> None:
         # a response written from the parser's callbacks armed the keep-alive timer; a pipelined
@@ -73,53 +74,50 @@ class HttpProtocol(HttpToolsProtocol):
 
     def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
         answerer = self._answerer
-        if (
-            answerer is not None
-            and app is self.app  # not uvicorn's "concurrency limit" 503 app
-            and not cycle.waiting_for_100_continue
-            and answerer.native_ref(cast(Scope, cycle.scope)) is not None
-        ):
-            if cycle.more_body:  # hold the task until the body is here (on_message_complete)
-                self._held = cycle
-                return
-            if self._answer(cycle):  # a pipelined request, body complete
-                return
+        if answerer is not None and app is self.app and not cycle.waiting_for_100_continue:
+            # (not uvicorn's "concurrency limit" 503 app)
+            target = answerer.prediction_target(cast(Scope, cycle.scope))
+            if target is not None:
+                if cycle.more_body:  # hold the task until the body is here (on_message_complete)
+                    self._held, self._target = cycle, target
+                    return
+                if self._answer(cycle, target):  # a pipelined request, body complete
+                    return
         super()._start_asgi_task(cycle, app)
 
     def on_body(self, body: bytes) -> None:
         super().on_body(body)
         held = self._held
-        if held is not None and len(held.body) > INLINE_MAX_BYTES:  # too big for the loop: the app reads on
-            self._held = None
+        if held is not None and len(held.body) > INLINE_MAX_BYTES:  # too big to hold: the app reads on
+            self._held = self._target = None
             super()._start_asgi_task(held, self.app)
 
     def on_message_complete(self) -> None:
         super().on_message_complete()
-        held = self._held
-        if held is not None:
-            self._held = None
-            if not self._answer(held):
+        held, target = self._held, self._target
+        if held is not None and target is not None:
+            self._held = self._target = None
+            if not self._answer(held, target):
                 super()._start_asgi_task(held, self.app)
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._held = None
+        self._held = self._target = None
         super().connection_lost(exc)
 
-    def _answer(self, cycle: RequestResponseCycle) -> bool:
-        """Hand ``cycle``'s request to the app's fast path; False if it does not take it."""
+    def _answer(self, cycle: RequestResponseCycle, target: tuple[Any, dict[str, str]]) -> bool:
+        """Hand ``cycle``'s request to the app's serving path; False: the ASGI task must take it."""
         answerer = self._answerer
         if answerer is None or cycle.disconnected or self.flow.write_paused:
             return False
-        try:
-            return answerer.answer(
-                cast(Scope, cycle.scope),
-                bytes(cycle.body),
-                lambda status, headers, content: self._respond(cycle, status, headers, content),
-                lambda: self._fallback(cycle),
-            )
-        except Exception:  # pragma: no cover - answer() hands its errors to the app
-            log.exception("the fast path failed; the app answers instead")
-            return False
+        codec, params = target
+        answerer.handle(
+            codec,
+            params,
+            cast(Scope, cycle.scope),
+            bytes(cycle.body),
+            lambda answer: self._respond(cycle, *answer),
+        )
+        return True
 
     def _respond(
         self, cycle: RequestResponseCycle, status: int, headers: list[tuple[bytes, bytes]], content: bytes
@@ -141,7 +139,3 @@ class HttpProtocol(HttpToolsProtocol):
         if not cycle.keep_alive:
             self.transport.close()
         self.on_response_complete()
-
-    def _fallback(self, cycle: RequestResponseCycle) -> None:
-        """The app answers this request (its error is in the scope) through ASGI."""
-        super()._start_asgi_task(cycle, self.app)

@@ -3,7 +3,7 @@
 The manager's watcher thread calls :meth:`RouteFollower.poll` after each hot-swap check. When the
 stored routes of the served models change, the follower loads each route's version (off the request
 path; a version that fails to load is skipped and retried on the next poll) and then swaps the
-dispatcher's config for the server's own config with the stored canaries and shadows on top — one
+service's config for the server's own config with the stored canaries and shadows on top — one
 attribute assignment, so a request sees either the old routes or the new ones.
 """
 
@@ -19,16 +19,16 @@ log = logging.getLogger(__name__)
 
 
 class RouteFollower:
-    def __init__(self, engine: Any, manager: Any, dispatcher: Any, base: ServeConfig) -> None:
+    def __init__(self, engine: Any, manager: Any, service: Any, base: ServeConfig) -> None:
         self.engine = engine
         self.manager = manager
-        self.dispatcher = dispatcher
+        self.service = service
         self.base = base
         self.applied: tuple[tuple[str, str, str, float], ...] = ()
         self._failed: set[str] = set()
 
     def poll(self) -> bool:
-        """Apply the stored routes if they changed; True when the dispatcher's config changed."""
+        """Apply the stored routes if they changed; True when the service's config changed."""
         from modelport.traffic_routes import active_routes
 
         names = self.manager.names or None  # a server without refs serves any model
@@ -50,7 +50,7 @@ class RouteFollower:
             route = Canary(ref, share) if kind == "canary" else Shadow(ref, share)
             config = config.with_policy(model, **{kind: route})
             applied.append((model, kind, ref, share))
-        self.dispatcher.config = config
+        self.service.config = config
         self.applied = tuple(applied)
         log.info(
             "traffic routes now: %s", ", ".join(f"{m} {k} {r}={s:g}" for m, k, r, s in applied) or "none"

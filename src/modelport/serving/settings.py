@@ -121,6 +121,8 @@ class ServeConfig:
     log_sample_rate: float = 1.0
     idle_unload_s: float | None = None
     memory_budget_mb: float | None = None
+    threads: int | None = None  # per worker: onnxruntime intra-op and native thread pools (None: theirs)
+    tune_process: bool = False  # a worker process of its own: freeze the GC, short GIL switch (serve())
     defaults: ModelPolicy = field(default_factory=ModelPolicy)
     models: Mapping[str, ModelPolicy] = field(default_factory=dict)  # model name -> its policy
 

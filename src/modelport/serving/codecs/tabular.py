@@ -81,6 +81,25 @@ def positional(data: list[Any], signature: Signature, where: str) -> dict[str, A
     return {n: [r[i] for r in data] for i, n in enumerate(names)}
 
 
+_FLOATS = frozenset({"float32", "float64"})
+
+
+def float_matrix(rows: Any, signature: Signature) -> np.ndarray | None:
+    """``rows`` (positional rows, or a 2-d array) as one 2-d array when every column of the model is
+    a float and every value a number or boolean (the same values ``prepare`` would make of them);
+    None when that does not hold, and the caller takes the per-column path."""
+    columns = signature.columns or ()
+    if signature.tensor is not None or not columns or any(c.type not in _FLOATS for c in columns):
+        return None
+    try:
+        arr = rows if isinstance(rows, np.ndarray) else np.array(rows)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    if arr.ndim == 2 and arr.shape[1] == len(columns) and arr.shape[0] > 0 and arr.dtype.kind in "fiub":
+        return arr
+    return None
+
+
 def _tensor(value: Any, where: str) -> np.ndarray:
     try:
         return np.asarray(value)

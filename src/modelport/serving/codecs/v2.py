@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import math
 import struct
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import orjson
@@ -28,8 +29,11 @@ from modelport import __version__
 from modelport.errors import InvalidInput, SchemaMismatch
 from modelport.refs import ModelRef
 from modelport.schema import Signature
-from modelport.serving.http import json_response, parse_json, read_body, request_id, service
-from modelport.serving.protocols._common import parse_ref, predict_with
+from modelport.serving.codecs import Answer, Codec, Incoming, Parsed, json_answer, tabular
+from modelport.serving.wire import json_response, parse_json
+
+if TYPE_CHECKING:
+    from modelport.serving.manager import Prediction
 
 PROTOCOL = "v2"
 DATATYPES = {
@@ -59,6 +63,22 @@ def datatype_of(column_type: str) -> str:
     return "BYTES"
 
 
+def tensor_input(signature: Signature) -> dict[str, Any] | None:
+    """The single 2-d input an all-numeric tabular model also takes (columns in signature order),
+    as model metadata describes it; None for a model with a text, boolean or tensor input."""
+    columns = signature.columns or ()
+    if signature.tensor is not None or not columns:
+        return None
+    if any(not c.type.startswith(("float", "int", "uint")) for c in columns):
+        return None
+    return {
+        "name": "input",
+        "datatype": "FP64" if any(c.type == "float64" for c in columns) else "FP32",
+        "shape": [-1, len(columns)],
+        "columns": [c.name for c in columns],
+    }
+
+
 def _datatype_of_array(arr: np.ndarray) -> str:
     kind = arr.dtype.kind
     if kind == "b":
@@ -68,11 +88,15 @@ def _datatype_of_array(arr: np.ndarray) -> str:
     return "BYTES"
 
 
+def _ref_text(params: dict[str, str]) -> str:
+    name = params["name"]
+    version = params.get("version")
+    return f"{name}:{version}" if version is not None else name
+
+
 def _ref(request: Request) -> ModelRef:
-    name = request.path_params["name"]
-    version = request.path_params.get("version")
-    request.state.ref = name
-    return parse_ref(f"{name}:{version}" if version is not None else name)
+    request.state.ref = request.path_params["name"]
+    return request.app.state.service.parse_ref(_ref_text(request.path_params))
 
 
 # --- decoding -----------------------------------------------------------------------------------
@@ -207,7 +231,8 @@ def decode(request_data: tuple[Any, bytes], signature: Signature) -> Any:
             f"Send one input of shape [rows, {len(names)}] (columns {', '.join(names)} in that order), "
             "or one input per column named after it."
         )
-    return {n: matrix[:, i] for i, n in enumerate(names)}
+    whole = tabular.float_matrix(matrix, signature)  # an all-numeric model takes the tensor as it is
+    return whole if whole is not None else {n: matrix[:, i] for i, n in enumerate(names)}
 
 
 def _output(name: str, arr: np.ndarray, binary: bool) -> tuple[dict[str, Any], bytes]:
@@ -258,12 +283,13 @@ def _requested(payload: dict[str, Any], available: list[str]) -> tuple[list[str]
     return [n for n in available if n in specs], specs
 
 
-# --- endpoints ----------------------------------------------------------------------------------
+# --- the codec ------------------------------------------------------------------------------------
 
 
-def _split_body(request: Request, body: bytes) -> tuple[Any, bytes]:
+def _split_body(incoming: Incoming) -> tuple[Any, bytes]:
     """The JSON inference header and the binary tensor data after it (the binary extension)."""
-    header_len = request.headers.get("inference-header-content-length")
+    body = incoming.body
+    header_len = incoming.header("inference-header-content-length")
     if header_len is None:
         return parse_json(body), b""
     header_len = header_len.strip()
@@ -278,42 +304,72 @@ def _split_body(request: Request, body: bytes) -> tuple[Any, bytes]:
     return parse_json(body[:n]), body[n:]
 
 
-async def infer(request: Request) -> Response:
-    request.state.protocol = PROTOCOL
-    ref = _ref(request)
-    svc = service(request)
-    payload, binary = _split_body(request, await read_body(request, svc.max_body_bytes))
-    if not isinstance(payload, dict):
-        raise InvalidInput("The body must be a JSON inference request object with 'inputs'.")
-    given = payload.get("id")
-    if isinstance(given, str) and given and len(given) <= 200 and given.isprintable():
-        request.state.request_id = given  # the log and the response use the request's own id
-    result = await predict_with(request, ref, (payload, binary), PROTOCOL, decode)
-    arrays = {"predictions": result.predictions}
-    if result.probabilities is not None:
-        arrays["probabilities"] = result.probabilities
-    names, specs = _requested(payload, list(arrays))
-    params = payload.get("parameters")
-    default = isinstance(params, dict) and params.get("binary_data_output") is True
-    outputs, chunks = [], []
-    for name in names:
-        out, raw = _output(name, arrays[name], _wants_binary(specs.get(name), default))
-        outputs.append(out)
-        chunks.append(raw)
-    mv = result.model_version
-    rid = given if isinstance(given, str) else request_id(request)
-    body = {"model_name": mv.name, "model_version": str(mv.version), "id": rid, "outputs": outputs}
-    headers = {"X-Model-Version": mv.ref, "X-Request-ID": request_id(request)}
-    if not any(chunks):
-        return json_response(body, headers=headers)
-    header = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
-    headers["Inference-Header-Content-Length"] = str(len(header))
-    return Response(b"".join([header, *chunks]), headers=headers, media_type="application/octet-stream")
+class V2Codec(Codec):
+    name = PROTOCOL
+
+    def ref(self, incoming: Incoming, first_ref: Callable[[], ModelRef]) -> str:
+        return _ref_text(incoming.params)
+
+    def parse(self, incoming: Incoming) -> Parsed:
+        payload, binary = _split_body(incoming)
+        if not isinstance(payload, dict):
+            raise InvalidInput("The body must be a JSON inference request object with 'inputs'.")
+        given = payload.get("id")
+        sane = isinstance(given, str) and 0 < len(given) <= 200 and given.isprintable()
+        own = given if sane else None
+        return Parsed((payload, binary), payload, own)  # the log and the answer use the request's id
+
+    def decode(self, payload: Any, signature: Signature) -> Any:
+        return decode(payload, signature)
+
+    def encode(self, result: Prediction, parsed: Parsed, request_id: str) -> Answer:
+        payload = parsed.context
+        arrays = {"predictions": result.predictions}
+        if result.probabilities is not None:
+            arrays["probabilities"] = result.probabilities
+        names, specs = _requested(payload, list(arrays))
+        params = payload.get("parameters")
+        default = isinstance(params, dict) and params.get("binary_data_output") is True
+        outputs, chunks = [], []
+        for name in names:
+            out, raw = _output(name, arrays[name], _wants_binary(specs.get(name), default))
+            outputs.append(out)
+            chunks.append(raw)
+        mv = result.model_version
+        given = payload.get("id")
+        rid = given if isinstance(given, str) else request_id
+        body = {"model_name": mv.name, "model_version": str(mv.version), "id": rid, "outputs": outputs}
+        header = orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+        extra = [(b"x-model-version", mv.ref.encode()), (b"x-request-id", request_id.encode("latin-1"))]
+        if not any(chunks):
+            return json_answer(200, header, extra)
+        content = b"".join([header, *chunks])
+        return (
+            200,
+            [
+                (b"content-length", str(len(content)).encode()),
+                (b"content-type", b"application/octet-stream"),
+                (b"inference-header-content-length", str(len(header)).encode()),
+                *extra,
+            ],
+            content,
+        )
+
+    def error_body(
+        self, status: int, message: str, details: list[dict[str, object]]
+    ) -> tuple[int, bytes, bytes]:
+        return status, b"application/json", orjson.dumps({"error": message})
+
+
+CODEC = V2Codec()
+
+
+# --- the other endpoints (metadata, readiness) ----------------------------------------------------
 
 
 async def model_metadata(request: Request) -> Response:
     request.state.protocol = PROTOCOL
-    predictor = await run_in_threadpool(service(request).manager.get, _ref(request))
+    predictor = await run_in_threadpool(request.app.state.service.manager.get, _ref(request))
     mv = predictor.model_version
     sig = predictor.signature
     if sig.tensor is not None:
@@ -322,6 +378,10 @@ async def model_metadata(request: Request) -> Response:
         ]
     else:
         inputs = [{"name": c.name, "datatype": datatype_of(c.type), "shape": [-1]} for c in sig.columns or ()]
+    parameters: dict[str, Any] = {"content_type": "pd", "task": mv.task, "runtime": predictor.runtime}
+    numeric = tensor_input(sig)
+    if numeric is not None:  # KServe, MLServer and Triton FIL clients send one [N, F] tensor
+        parameters["tensor_input"] = numeric
     classes = predictor.classes
     if classes is not None:
         label_type = _datatype_of_array(np.asarray(classes))
@@ -338,7 +398,7 @@ async def model_metadata(request: Request) -> Response:
             "platform": f"modelport-{mv.flavor}",
             "inputs": inputs,
             "outputs": outputs,
-            "parameters": {"content_type": "pd", "task": mv.task, "runtime": predictor.runtime},
+            "parameters": parameters,
         }
     )
 
@@ -346,7 +406,7 @@ async def model_metadata(request: Request) -> Response:
 async def model_ready(request: Request) -> Response:
     request.state.protocol = PROTOCOL
     ref = _ref(request)
-    predictor = await run_in_threadpool(service(request).manager.get, ref)
+    predictor = await run_in_threadpool(request.app.state.service.manager.get, ref)
     mv = predictor.model_version
     return json_response({"name": mv.name, "version": str(mv.version), "ready": True})
 
@@ -360,7 +420,7 @@ async def live(request: Request) -> Response:
 
 
 async def ready(request: Request) -> Response:
-    ok = service(request).manager.ready
+    ok = request.app.state.service.manager.ready
     return json_response({"ready": ok}, status_code=200 if ok else 503)
 
 
@@ -374,6 +434,5 @@ def routes() -> list[Route]:
         out += [
             Route(base, model_metadata, methods=["GET"]),
             Route(base + "/ready", model_ready, methods=["GET"]),
-            Route(base + "/infer", infer, methods=["POST"]),
         ]
     return out

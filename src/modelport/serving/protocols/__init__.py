@@ -1,1 +1,0 @@
-"""One module per wire protocol; each only parses, calls the service layer and serializes."""
