@@ -297,8 +297,8 @@ def test_lazy_manager_loads_each_version_once(models: dict[str, Any]) -> None:
     manager = ModelManager(client.registry, ["credit@production"], on_load=lambda mv, s: loads.append(mv.ref))
     assert manager.loaded() == []
     with ThreadPoolExecutor(8) as pool:
-        outs = list(pool.map(lambda _: manager.predict("credit", _records(models["X"])), range(16)))
-    assert loads == ["credit:1"] and all(o.predictions.tolist() == outs[0].predictions.tolist() for o in outs)
+        outs = list(pool.map(lambda _: manager.get("credit").predict(_records(models["X"])), range(16)))
+    assert loads == ["credit:1"] and all(o.tolist() == outs[0].tolist() for o in outs)
 
 
 def test_lazy_app_is_ready_before_loading(models: dict[str, Any]) -> None:

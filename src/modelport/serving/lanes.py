@@ -17,14 +17,13 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from modelport.errors import ModelportError, Overloaded
+from modelport.errors import Overloaded
 from modelport.predictor import Predictor
-from modelport.schema import Batch, Signature
-from modelport.serving.manager import Prediction, decode_batch, score
+from modelport.serving.calls import Decode, execute, execute_one, timed_execute
+from modelport.serving.manager import Prediction
 from modelport.serving.metrics import Metrics
 from modelport.serving.settings import ModelPolicy
 
-Decode = Callable[[Any, Signature], Any] | None  # a codec's decode: payload -> rows for prepare
 log = logging.getLogger(__name__)
 _EWMA = 0.2
 # A version whose predict calls take less than this runs them on the event loop: no thread hop
@@ -220,7 +219,7 @@ class Lane:
     def _call_inline(self, predictor: Predictor, data: Any, decode: Decode) -> Prediction:
         started = time.perf_counter()
         try:
-            return _execute_one(predictor, data, decode, self._metrics)
+            return execute_one(predictor, data, decode, self._metrics)
         finally:
             self._measured(time.perf_counter() - started, 1)
 
@@ -276,7 +275,7 @@ class Lane:
 
     def _run_inline(self, jobs: list[Job]) -> list[Prediction | BaseException]:
         started = time.perf_counter()
-        results = _execute(jobs, self.policy.max_batch_size, self._metrics)
+        results = execute(jobs, self.policy.max_batch_size, self._metrics)
         self._measured(time.perf_counter() - started, len(jobs))
         return results
 
@@ -329,7 +328,7 @@ class Lane:
         try:
             # timed in the thread: the hop and the wait for the loop are not the call's cost
             results, seconds = await run_in_threadpool(
-                _timed_execute, jobs, self.policy.max_batch_size, self._metrics
+                timed_execute, jobs, self.policy.max_batch_size, self._metrics
             )
         except BaseException as exc:  # noqa: BLE001 - e.g. cancelled at shutdown: fail these, not the lane
             results, seconds = [exc] * len(jobs), time.perf_counter() - started
@@ -349,84 +348,6 @@ class Lane:
                 job.future.set_exception(result)
             else:
                 job.future.set_result(result)
-
-
-def _execute(jobs: list[Job], max_rows: int, metrics: Metrics | None) -> list[Prediction | BaseException]:
-    """In a worker thread: decode and validate each request, score them in as few calls as allowed."""
-    out: list[Prediction | BaseException | None] = [None] * len(jobs)
-    ready: list[tuple[int, Batch]] = []
-    for i, job in enumerate(jobs):
-        try:
-            ready.append((i, decode_batch(job.predictor, job.data, job.decode)))
-        except Exception as exc:  # noqa: BLE001 - this request's own 4xx
-            out[i] = exc
-    group: list[tuple[int, Batch]] = []
-    rows = 0
-    for item in ready:
-        if group and rows + item[1].n_rows > max_rows:
-            _score_group(jobs, group, out, metrics)
-            group, rows = [], 0
-        group.append(item)
-        rows += item[1].n_rows
-    if group:
-        _score_group(jobs, group, out, metrics)
-    return [r if r is not None else RuntimeError("request was not scored") for r in out]
-
-
-def _timed_execute(
-    jobs: list[Job], max_rows: int, metrics: Metrics | None
-) -> tuple[list[Prediction | BaseException], float]:
-    started = time.perf_counter()
-    results = _execute(jobs, max_rows, metrics)
-    return results, time.perf_counter() - started
-
-
-def _execute_one(predictor: Predictor, data: Any, decode: Decode, metrics: Metrics | None) -> Prediction:
-    """:func:`_execute` for one request on its own: the same steps, raising its error."""
-    batch = decode_batch(predictor, data, decode)
-    labels, proba = score(predictor, batch)
-    mv = predictor.model_version
-    if metrics is not None:
-        metrics.observe_call(mv, batch.n_rows, 1)
-    return Prediction(
-        mv, labels, proba, predictor.classes, batch.n_rows, batch=batch, runtime=predictor.runtime
-    )
-
-
-def _score_group(
-    jobs: list[Job],
-    group: list[tuple[int, Batch]],
-    out: list[Prediction | BaseException | None],
-    metrics: Metrics | None,
-) -> None:
-    predictor = jobs[group[0][0]].predictor
-    mv = predictor.model_version
-    merged = Batch.concat([b for _, b in group])
-    try:
-        labels, proba = score(predictor, merged)
-    except Exception as exc:  # noqa: BLE001
-        if len(group) > 1 and isinstance(exc, ModelportError):  # find the request the model refused
-            for item in group:
-                _score_group(jobs, [item], out, metrics)
-        else:
-            for i, _ in group:
-                out[i] = exc
-        return
-    if metrics is not None:
-        metrics.observe_call(mv, merged.n_rows, len(group))
-    start = 0
-    for i, batch in group:
-        stop = start + batch.n_rows
-        out[i] = Prediction(
-            mv,
-            labels[start:stop],
-            None if proba is None else proba[start:stop],
-            predictor.classes,
-            batch.n_rows,
-            batch=batch,
-            runtime=predictor.runtime,
-        )
-        start = stop
 
 
 class LoopLag:

@@ -15,13 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from modelport.errors import ModelNotFound, ModelportError
+from modelport.errors import ModelNotFound
 from modelport.model_version import ModelVersion
 from modelport.predictor import Predictor
 from modelport.refs import ModelRef
 from modelport.registry import Registry
-from modelport.schema import Batch, Signature
-from modelport.serving.errors import PredictionFailed
+from modelport.schema import Batch
 
 log = logging.getLogger(__name__)
 # A load's footprint is the process's RSS growth; the allocator may reuse freed pages, so count at least this.
@@ -59,7 +58,7 @@ class ModelManager:
     serving (logged, reported to ``on_swap`` as ``"failure"``, retried with a backoff).
 
     >>> manager = ModelManager(client.registry, ["credit@production"])   # doctest: +SKIP
-    >>> manager.predict("credit", [{"income": 52000, ...}]).predictions  # doctest: +SKIP
+    >>> manager.get("credit").predict([{"income": 52000, ...}])           # doctest: +SKIP
     """
 
     def __init__(
@@ -416,50 +415,6 @@ class ModelManager:
 
     def loaded(self) -> list[ModelVersion]:
         return [p.model_version for p in list(self._predictors.values())]
-
-    def predict(
-        self, ref: str | ModelRef, data: Any, decode: Callable[[Any, Signature], Any] | None = None
-    ) -> Prediction:
-        """Validate ``data`` against the signature and predict (labels + probabilities).
-
-        ``decode(data, signature)`` turns a wire payload into rows first, off the event loop.
-        """
-        predictor = self.get(ref)
-        batch = decode_batch(predictor, data, decode)
-        labels, proba = score(predictor, batch)
-        return Prediction(
-            predictor.model_version,
-            labels,
-            proba,
-            predictor.classes,
-            batch.n_rows,
-            batch=batch,
-            runtime=predictor.runtime,
-        )
-
-
-def decode_batch(
-    predictor: Predictor, data: Any, decode: Callable[[Any, Signature], Any] | None = None
-) -> Batch:
-    """A request's payload as a validated batch for ``predictor`` (raises 4xx errors)."""
-    if decode is not None:
-        data = decode(data, predictor.signature)
-    return predictor.prepare(data)
-
-
-def score(predictor: Predictor, batch: Batch) -> tuple[np.ndarray, np.ndarray | None]:
-    """Labels and probabilities; a model's refusal of the values becomes a 422 that quotes none."""
-    try:
-        return predictor.predict_with_proba(batch)
-    except ModelportError:
-        raise
-    except (ValueError, TypeError, KeyError, IndexError) as exc:
-        # The library message may quote input values, which error bodies must never echo.
-        log.warning("%s rejected an input: %s", predictor.model_version.ref, exc)
-        raise PredictionFailed(
-            f"Model '{predictor.model_version.ref}' could not score this input "
-            f"({type(exc).__name__}); check the values against GET /openapi.json."
-        ) from exc
 
 
 def _rss() -> int:
