@@ -133,7 +133,9 @@ class Registry:
     def get(self, ref: str | ModelRef) -> ModelVersion:
         return self.meta.resolve(ref)
 
-    def load(self, ref: str | ModelRef | ModelVersion, runtime: str = "auto") -> Predictor:
+    def load(
+        self, ref: str | ModelRef | ModelVersion, runtime: str = "auto", threads: int | None = None
+    ) -> Predictor:
         """A Predictor. ``runtime``: "native" (the framework), "onnx" (the compiled twin, which
         must have passed its parity gate) or "auto" (the twin when it passed, else native)."""
         if runtime not in RUNTIMES:

@@ -242,7 +242,7 @@ def test_coalescing_scores_a_lone_client_at_once_and_merges_again_when_company_c
 
 
 def test_sla_sheds_with_retry_after_instead_of_queueing(store: dict[str, Any]) -> None:
-    app = _app(["slow"], sla_ms=120, concurrency=1)
+    app = _app(["slow"], sla_ms=120, concurrency=1, coalesce=False)  # one call per request
     with BackgroundServer(app) as srv:
         for _ in range(3):  # measure the service time (50 ms a request)
             httpx.post(f"{srv.url}/models/slow/predict", json={"inputs": [{"x": 1.0}]})

@@ -146,16 +146,23 @@ def test_admission_sheds_on_a_full_queue_and_on_the_expected_wait(home: str) -> 
             _submit(lane, predictor, float(i), answers)
         with pytest.raises(Overloaded, match="limit is 2"):
             lane.admit()
-        sla = Lane("slow", 1, ModelPolicy(sla_ms=120, concurrency=1))
+        sla = Lane("slow", 1, ModelPolicy(sla_ms=120, concurrency=1, coalesce=False))
         sla._measured(0.05, 1)
-        sla.admit()  # nothing ahead: admitted
-        _submit(sla, predictor, 0.0, answers)
-        _submit(sla, predictor, 1.0, answers)  # 50 ms ahead
-        _submit(sla, predictor, 2.0, answers)  # 100 ms ahead
+        sla.admit()  # a free slot: admitted
+        _submit(sla, predictor, 0.0, answers)  # running
+        _submit(sla, predictor, 1.0, answers)  # waits for the running call: 50 ms
+        _submit(sla, predictor, 2.0, answers)  # and for the queued one: 100 ms
         assert sla.expected_wait() == pytest.approx(0.15)
         with pytest.raises(Overloaded, match="SLA") as shed:
             sla.admit()
         assert shed.value.retry_after >= 1
+        # a lane that coalesces: the queue makes one call per max_batch_size requests
+        merging = Lane("slow", 1, ModelPolicy(sla_ms=120, concurrency=1, max_batch_size=64))
+        merging._measured(0.05, 1)
+        for i in range(40):  # one running, 39 queued: one merged call after it
+            _submit(merging, predictor, float(i), answers)
+        assert merging.expected_wait() == pytest.approx(0.10)
+        merging.admit()  # still within the SLA
         # how late the event loop already runs counts too
         with pytest.raises(Overloaded):
             Lane("fresh", 1, ModelPolicy(sla_ms=10)).admit(loop_lag=0.02)

@@ -106,6 +106,7 @@ class Lane:
         self.pending: deque[Job] = deque()
         self.busy = 0
         self.seconds_per_request: float | None = None  # EWMA of a call's time / its requests
+        self.seconds_per_call: float | None = None  # EWMA of a call's time (with its merged requests)
         self.call_seconds: float | None = None  # low estimate of a call's time (decides inline vs thread)
         self._probe_at = 0.0
         self._flush_scheduled = False
@@ -122,17 +123,21 @@ class Lane:
     # --- admission ---------------------------------------------------------------------------------
 
     def expected_wait(self, loop_lag: float = 0.0) -> float:
-        """Seconds a request arriving now would wait before its answer starts: what the event loop
-        is already late by, plus the requests ahead of it in this lane (queued or in a call) times
-        the measured seconds per request (a merged call's time shared by its requests), shared by
-        the slots that run calls at once. Nothing measured yet: the loop's lateness alone."""
-        per_request = self.seconds_per_request
-        if per_request is None:
+        """Seconds a request arriving now would wait before its call starts: how late the event
+        loop already runs, plus the calls ahead of it (those running, and those the queued requests
+        make) times the measured seconds per call, shared by the slots that run calls at once.
+        When the policy merges, queued requests make one call per ``max_batch_size`` of them: a
+        queue that coalesces is short however many wait in it, and the estimate must not shed what
+        one more merged call answers. A free slot, or nothing measured yet: the loop's lateness."""
+        per_call = self.seconds_per_call
+        queued = len(self.pending)
+        merges = self.policy.merges
+        if per_call is None or (
+            self.busy < self.slots and (queued == 0 or (merges and queued < self.policy.max_batch_size))
+        ):
             return loop_lag
-        ahead = len(self.pending) + self.running
-        if ahead == 0:
-            return loop_lag
-        return loop_lag + ahead * per_request / self.slots
+        calls = (-(-queued // self.policy.max_batch_size) if merges else queued) + self.busy
+        return loop_lag + calls * per_call / self.slots
 
     def admit(self, loop_lag: float = 0.0) -> None:
         """Raise :class:`Overloaded` when this request should be shed instead of queued."""
@@ -283,6 +288,8 @@ class Lane:
         per_request = seconds / requests
         prev = self.seconds_per_request
         self.seconds_per_request = per_request if prev is None else (1 - _EWMA) * prev + _EWMA * per_request
+        call = self.seconds_per_call
+        self.seconds_per_call = seconds if call is None else (1 - _EWMA) * call + _EWMA * seconds
         low = self.call_seconds
         if low is None or seconds < low:
             self.call_seconds = seconds
