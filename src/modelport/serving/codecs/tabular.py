@@ -23,9 +23,11 @@ def rows(value: Any, signature: Signature, where: str = "inputs") -> Any:
         if not value:
             raise InvalidInput(f"'{where}' holds no rows.")
         if all(isinstance(r, dict) for r in value):
-            return value
+            whole = records_matrix(value, signature)
+            return value if whole is None else whole
         if all(isinstance(r, list) for r in value):
-            return positional(value, signature, where)
+            whole = float_matrix(value, signature)
+            return positional(value, signature, where) if whole is None else whole
         raise InvalidInput(f"'{where}' must be {LAYOUTS}; its items are of mixed kinds.")
     if isinstance(value, dict):
         if "data" in value or "columns" in value:
@@ -48,6 +50,10 @@ def split(value: dict[str, Any], signature: Signature, where: str) -> Any:
         raise InvalidInput(f"'{where}.columns' names a column twice.")
     if not data:
         raise InvalidInput(f"'{where}.data' holds no rows.")
+    if names == signature.names:
+        whole = float_matrix(data, signature)
+        if whole is not None:
+            return whole
     bad = next((i for i, r in enumerate(data) if len(r) != len(names)), None)
     if bad is not None:
         raise InvalidInput(
@@ -98,6 +104,31 @@ def float_matrix(rows: Any, signature: Signature) -> np.ndarray | None:
     if arr.ndim == 2 and arr.shape[1] == len(columns) and arr.shape[0] > 0 and arr.dtype.kind in "fiub":
         return arr
     return None
+
+
+_NUMBERS = frozenset({float, int})
+
+
+def records_matrix(records: list[dict[str, Any]], signature: Signature) -> np.ndarray | None:
+    """Row objects as one 2-d array when the model's columns are all floats, every row names exactly
+    them and every value is a JSON number; None otherwise (the per-column path then validates, warns
+    about extra columns and names what is missing or of the wrong type)."""
+    columns = signature.columns or ()
+    if signature.tensor is not None or not columns or any(c.type not in _FLOATS for c in columns):
+        return None
+    names = signature.names
+    width = len(names)
+    try:
+        flat = [r[n] for r in records if len(r) == width for n in names]
+    except KeyError:
+        return None
+    if len(flat) != width * len(records) or not set(map(type, flat)) <= _NUMBERS:
+        return None
+    try:
+        arr = np.array(flat, dtype=np.float64)
+    except OverflowError:
+        return None
+    return arr.reshape(len(records), width)
 
 
 def _tensor(value: Any, where: str) -> np.ndarray:

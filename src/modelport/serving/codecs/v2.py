@@ -203,6 +203,10 @@ def tensors(payload: Any, binary: bytes) -> list[tuple[str, np.ndarray]]:
 def decode(request_data: tuple[Any, bytes], signature: Signature) -> Any:
     """Rows for ``prepare``: a tensor, a dict of per-column arrays, or a 2-d matrix split by position."""
     payload, binary = request_data
+    if not binary and signature.tensor is None:
+        whole = _column_matrix(payload, signature)
+        if whole is not None:
+            return whole
     named = tensors(payload, binary)
     if signature.tensor is not None:
         if len(named) != 1:
@@ -233,6 +237,39 @@ def decode(request_data: tuple[Any, bytes], signature: Signature) -> Any:
         )
     whole = tabular.float_matrix(matrix, signature)  # an all-numeric model takes the tensor as it is
     return whole if whole is not None else {n: matrix[:, i] for i, n in enumerate(names)}
+
+
+_NUMERIC = frozenset({"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32"})
+
+
+def _column_matrix(payload: Any, signature: Signature) -> np.ndarray | None:
+    """One input per column (JSON data, numbers) for an all-float model, as one 2-d array in
+    signature order, without a tensor per column; None when the request is anything else (the
+    general path then decodes it, with its errors)."""
+    inputs = payload.get("inputs") if isinstance(payload, dict) else None
+    names = signature.names
+    if not isinstance(inputs, list) or len(inputs) != len(names) or len(names) < 2:
+        return None
+    try:  # whole-request checks, a set each, instead of a Python step per check and input
+        by_name = {inp["name"]: inp["data"] for inp in inputs}
+        shapes = {tuple(inp["shape"]) for inp in inputs}
+        datatypes = {inp["datatype"] for inp in inputs}
+        plain = not any("parameters" in inp for inp in inputs)
+    except (KeyError, TypeError):
+        return None
+    if not plain or len(shapes) != 1 or not datatypes <= _NUMERIC or by_name.keys() != set(names):
+        return None
+    (shape,) = shapes
+    if not shape or not (len(shape) == 1 or shape[1:] == (1,)):
+        return None
+    columns = list(map(by_name.__getitem__, names))
+    if set(map(type, columns)) != {list} or {len(c) for c in columns} != {shape[0]} or not shape[0]:
+        return None
+    try:
+        matrix = np.array(columns, dtype=np.float64)
+    except (ValueError, TypeError, OverflowError):
+        return None
+    return tabular.float_matrix(matrix.T, signature) if matrix.ndim == 2 else None
 
 
 def _output(name: str, arr: np.ndarray, binary: bool) -> tuple[dict[str, Any], bytes]:
