@@ -152,7 +152,10 @@ def test_one_row_requests_are_logged_like_any_other(credit: dict[str, Any], tmp_
     logger.log(_execute_one(predictor, X, None, None), "many", "mlflow", 0.002)
     import time
 
-    time.sleep(1.2)  # the last, partly filled buffer is written once it is flush_seconds old
+    deadline = time.monotonic() + 20  # the last, partly filled buffer is written once flush_seconds old
+    while logger.logged < 2 * len(X):
+        assert time.monotonic() < deadline, f"{logger.logged} of {2 * len(X)} rows logged"
+        time.sleep(0.05)
     assert logger.logged == 2 * len(X)
     logger.close()
     files = sorted((tmp_path / "logs" / "credit").rglob("*.parquet"))

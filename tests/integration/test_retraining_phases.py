@@ -19,7 +19,7 @@ import modelport as mp
 from modelport.client import Client
 from modelport.config import Settings
 from modelport.monitoring.monitor import timeline
-from modelport.retraining.loop import history, run
+from modelport.retraining.loop import Outcome, history, run
 from modelport.serving import create_app
 from modelport.serving.background import BackgroundServer
 from tests.integration.test_retraining import T0, applications, loop, policy
@@ -70,6 +70,15 @@ def _eventually(check: Callable[[], bool], what: str, timeout: float = 15.0) -> 
     while not check():
         assert time.monotonic() < deadline, what
         time.sleep(0.1)
+
+
+def _judged(staged: Path, timeout: float = 15.0) -> Outcome:
+    """Judge the phase until it ends (a phase still observing records nothing)."""
+    deadline = time.monotonic() + timeout
+    while (outcome := run(staged)).state == "observing":
+        assert time.monotonic() < deadline, f"the phase is still observing: {outcome.message}"
+        time.sleep(0.1)
+    return outcome
 
 
 def _logged(ids: set[str], role: str) -> int:
@@ -148,8 +157,7 @@ def test_without_live_labels_the_champion_stays(loop: dict[str, Any], tmp_path: 
     shown = CliRunner().invoke(cli, ["retrain", "check", str(staged)], env={"COLUMNS": "200"})
     assert shown.exit_code == 0 and "A shadow credit:2 mirrors 100%" in shown.output, shown.output
     assert "judges it" in shown.output
-    time.sleep(0.7)
-    kept = run(staged)
+    kept = _judged(staged)  # once max_duration has passed without labels
     assert kept.state == "rejected" and "only 0 labelled live row(s)" in kept.message
     assert mp.get("credit@production").version == 1 and mp.traffic("credit") == []
     assert history("credit")[-1]["kind"] == "decision"

@@ -198,14 +198,14 @@ def test_report_sections_rows_and_verdicts() -> None:
     assert "1.00e-12" in rows["income"] or "1.00e-12" in html  # tiny p-values readable
     assert "current column is empty" in rows["empty_col"]
     # the prediction row comes first, highlighted, in its own (unsorted) body
-    assert re.search(r'<tbody class="fixed"><tr class="pred drifted" data-column="prediction">', html)
+    assert re.search(r'<tbody class="fixed">\s*<tr class="pred drifted" data-column="prediction">', html)
     # summary
     assert "Dataset drift" in html and "of 6 columns drifted" in html
     assert "current sampled to 1,500 of 3,000 rows" in html
     assert "2 issues" in html and "1 error(s), 1 warning(s)" in html
     assert 'class="pill est"' in html and "estimated without labels" in html and "640 labelled rows" in html
     # quality table
-    assert "missing_share" in html and "new_category" in html and "new categories: &#x27;mars&#x27;" in html
+    assert "missing_share" in html and "new_category" in html and "new categories: &#39;mars&#39;" in html
 
 
 def test_one_chart_per_column_with_legend_and_axes() -> None:
@@ -365,3 +365,25 @@ def test_versions_side_by_side_get_a_line_each() -> None:
     assert "one line per model version" in html
     metric = re.search(r'<svg class="chart timeline metric-timeline".*?</svg>', html, re.S)
     assert metric and ">v3 actual<" in metric.group(0) and "3,703.5" in metric.group(0)
+
+
+def test_script_in_a_column_name_or_category_is_text() -> None:
+    """A column named like a script and a category holding one reach the page as text: in the
+    columns table, the distribution card, the chart's labels, tooltips and data attributes."""
+    result = make_result()
+    hostile = "<script>alert('cat')</script>"
+    result.columns = [
+        _categorical(XSS, [hostile, "b"], [10, 20], [20, 10], True),
+        _categorical("plain", ["x", hostile], [5, 5], [5, 6], False),
+    ]
+    result.prediction = None
+    html = render_html(result.to_dict(), [{**make_timeline(1)[0], "events": [hostile]}])
+    parsed = _parse(html)
+    scripts = [a for t, a in parsed.tags if t == "script"]
+    assert len(scripts) == 3  # the two JSON blocks and the inline script, none injected
+    assert "<script>alert" not in html
+    assert html.count("&lt;script&gt;alert(&#39;cat&#39;)&lt;/script&gt;") >= 4  # ticks, tooltips, event
+    charts = [a for t, a in parsed.tags if t == "svg" and "dist" in (a.get("class") or "")]
+    assert [a["data-column"] for a in charts] == [XSS, "plain"]  # the parser unescapes the attribute
+    assert set(_rows(html)) == {"&lt;script&gt;alert(1)&lt;/script&gt;", "plain"}
+    assert embedded_json(html)["columns"][0]["histogram"]["categories"][0] == hostile

@@ -1,9 +1,14 @@
-"""The report's charts: grouped bar charts and timelines drawn as inline SVG, in Python."""
+"""The report's charts as typed geometry: grouped bar charts and timelines.
+
+Python computes where everything goes (numbers and plain-text labels); the ``charts.html.j2``
+macros turn these objects into inline SVG, escaping every label. Nothing here builds markup.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from modelport.monitoring.report_format import (
@@ -11,27 +16,152 @@ from modelport.monitoring.report_format import (
     DRIFT_COLOR,
     MAX_CATEGORIES,
     REF_COLOR,
-    _e,
-    _finite,
-    _fmt,
-    _int,
-    _pct,
-    _short,
-    _tick_pct,
+    finite,
+    fmt,
+    int_text,
+    pct,
+    short,
+    tick_pct,
 )
 
-# --- SVG charts --------------------------------------------------------------------------------------
+# --- the primitives the templates draw ---------------------------------------------------------------
 
 
-def _svg_open(width: int, height: int, css_class: str, label: str, extra: str = "") -> str:
-    return (
-        f'<svg class="{css_class}" width="{width}" height="{height}" viewBox="0 0 {width} {height}" '
-        f'role="img" aria-label="{_e(label)}"{extra}>'
-    )
+@dataclass(frozen=True)
+class Line:
+    """A straight line: styled by a CSS class, or by an explicit stroke (dashed when ``dash``)."""
+
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    css: str = ""
+    stroke: str = ""
+    dash: str = ""
 
 
-def _legend(x0: float, y0: float, items: Sequence[tuple[str, str, bool]], max_x: float) -> tuple[str, int]:
-    """Swatches (label, color, dashed) in rows from (x0, y0), wrapped before ``max_x``: (svg, rows)."""
+@dataclass(frozen=True)
+class Label:
+    """A text label at (x, y), turned by ``rotate`` degrees around that point when not 0."""
+
+    x: float
+    y: float
+    text: str
+    css: str = "tk"
+    anchor: str = "middle"
+    rotate: float = 0.0
+
+
+@dataclass(frozen=True)
+class LegendItem:
+    x: float
+    y: float
+    label: str
+    color: str
+    dashed: bool
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    color: str
+
+
+@dataclass(frozen=True)
+class BarGroup:
+    """The bars of one bin or category, with the tooltip that names it."""
+
+    title: str
+    bars: tuple[Bar, ...]
+
+
+@dataclass(frozen=True)
+class BarChart:
+    """Reference vs current share per bin/category of one column."""
+
+    width: int
+    height: int
+    label: str
+    column: str
+    index: int
+    legend: tuple[LegendItem, ...]
+    grid: tuple[Line, ...]
+    axes: tuple[Line, ...]
+    labels: tuple[Label, ...]
+    groups: tuple[BarGroup, ...]
+
+
+@dataclass(frozen=True)
+class PathStep:
+    x: float
+    y: float
+    move: bool  # M (start a stretch) rather than L (continue it)
+
+
+@dataclass(frozen=True)
+class Point:
+    x: float
+    y: float
+    fill: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Series:
+    name: str
+    color: str
+    dashed: bool
+    path: tuple[PathStep, ...]
+    points: tuple[Point, ...]
+
+
+@dataclass(frozen=True)
+class Marker:
+    """An event diamond centred at (x, y) with the events as its tooltip."""
+
+    x: float
+    y: float
+    title: str
+
+
+@dataclass(frozen=True)
+class LineChart:
+    """Lines over time, with a threshold, model-version changes and event markers."""
+
+    width: int
+    height: int
+    css_class: str
+    label: str
+    legend: tuple[LegendItem, ...]
+    grid: tuple[Line, ...]
+    axes: tuple[Line, ...]
+    labels: tuple[Label, ...]
+    version_lines: tuple[Line, ...]
+    threshold: Line | None
+    series: tuple[Series, ...]
+    markers: tuple[Marker, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class SeriesData:
+    """One line of a timeline: values aligned with the chart's xs (None: no value there)."""
+
+    name: str
+    values: Sequence[float | None]
+    color: str
+    dashed: bool
+
+
+# --- layout ------------------------------------------------------------------------------------------
+
+
+def _legend(
+    x0: float, y0: float, items: Sequence[tuple[str, str, bool]], max_x: float
+) -> tuple[tuple[LegendItem, ...], int]:
+    """Swatches (label, color, dashed) in rows from (x0, y0), wrapped before ``max_x``: (items, rows)."""
     out = []
     x, y, rows = x0, y0, 1
     for label, color, dashed in items:
@@ -39,16 +169,9 @@ def _legend(x0: float, y0: float, items: Sequence[tuple[str, str, bool]], max_x:
         w = dx + 6.5 * len(label) + 14
         if x > x0 and x + w > max_x:
             x, y, rows = x0, y + 16, rows + 1
-        if dashed:
-            out.append(
-                f'<line x1="{x:.1f}" y1="{y - 4:.1f}" x2="{x + 18:.1f}" y2="{y - 4:.1f}" stroke="{color}" '
-                'stroke-width="2" stroke-dasharray="5 3"/>'
-            )
-        else:
-            out.append(f'<rect x="{x:.1f}" y="{y - 9:.1f}" width="10" height="10" rx="2" fill="{color}"/>')
-        out.append(f'<text x="{x + dx:.1f}" y="{y:.1f}" class="lg">{_e(label)}</text>')
+        out.append(LegendItem(x, y, label, color, dashed))
         x += w
-    return "".join(out), rows
+    return tuple(out), rows
 
 
 def _as_shares(values: list[float]) -> list[float]:
@@ -62,8 +185,8 @@ def _as_shares(values: list[float]) -> list[float]:
 
 def _bars(hist: dict[str, Any]) -> tuple[list[str], list[str], list[float], list[float], bool]:
     """(axis labels, group titles, reference shares, current shares, numeric) of a histogram."""
-    ref = [_finite(v) or 0.0 for v in hist.get("reference") or []]
-    cur = [_finite(v) or 0.0 for v in hist.get("current") or []]
+    ref = [finite(v) or 0.0 for v in hist.get("reference") or []]
+    cur = [finite(v) or 0.0 for v in hist.get("current") or []]
     n = max(len(ref), len(cur))
     ref += [0.0] * (n - len(ref))
     cur += [0.0] * (n - len(cur))
@@ -82,14 +205,14 @@ def _bars(hist: dict[str, Any]) -> tuple[list[str], list[str], list[float], list
             cur_s = [cur_s[i] for i in keep] + [sum(cur_s[i] for i in rest)]
         return labels, labels, ref_s, cur_s, False
     if edges is not None and len(edges) == n + 1:
-        labels = [_short(v) for v in edges]
-        titles = [f"[{_fmt(edges[i])}, {_fmt(edges[i + 1])}{']' if i == n - 1 else ')'}" for i in range(n)]
+        labels = [short(v) for v in edges]
+        titles = [f"[{fmt(edges[i])}, {fmt(edges[i + 1])}{']' if i == n - 1 else ')'}" for i in range(n)]
         return labels, titles, ref_s, cur_s, True
     labels = [f"bin {i + 1}" for i in range(n)]
     return labels, labels, ref_s, cur_s, False
 
 
-def _nice_scale(lo: float, hi: float, intervals: int = 5) -> tuple[float, float, list[float]]:
+def nice_scale(lo: float, hi: float, intervals: int = 5) -> tuple[float, float, list[float]]:
     """An axis from ``lo`` to ``hi`` widened to round ticks (steps of 1, 2, 2.5 or 5 x 10^k)."""
     if hi - lo <= 1e-12:
         pad = abs(hi) * 0.05 or 0.05
@@ -107,63 +230,51 @@ def _nice_scale(lo: float, hi: float, intervals: int = 5) -> tuple[float, float,
     return lo2, hi2, ticks
 
 
-def _bar_chart(col: dict[str, Any], index: int) -> str:
-    """Grouped bars of the reference vs current share per bin/category of one column."""
+def bar_chart(col: dict[str, Any], index: int) -> BarChart | None:
+    """Grouped bars of the reference vs current share per bin/category of one column (None: no data)."""
     name = str(col.get("column", ""))
     hist = col.get("histogram")
     if not isinstance(hist, dict):
-        return '<div class="nochart">No distribution data for this column.</div>'
+        return None
     labels, titles, ref_s, cur_s, numeric = _bars(hist)
     n = len(ref_s)
     if n == 0:
-        return '<div class="nochart">No distribution data for this column.</div>'
+        return None
     rotate = not numeric and (n > 5 or max((len(s) for s in labels), default=0) > 8)
     width, left, right, top = 520, 54, 14, 30
     bottom = 78 if rotate else 44
     height = 170 + bottom
     pw, ph = width - left - right, height - top - bottom
-    _, ymax, yticks = _nice_scale(0.0, max(max(ref_s + cur_s), 0.01))
-    out = [
-        _svg_open(
-            width,
-            height,
-            "chart dist",
-            f"Distribution of {name}: reference vs current",
-            f' data-column="{_e(name)}" data-index="{index}"',
-        )
-    ]
-    out.append(
-        _legend(
-            left,
-            16,
-            [
-                (f"reference (n={_int(col.get('reference_count'))})", REF_COLOR, False),
-                (f"current (n={_int(col.get('current_count'))})", CUR_COLOR, False),
-            ],
-            width - right,
-        )[0]
+    _, ymax, yticks = nice_scale(0.0, max(max(ref_s + cur_s), 0.01))
+    legend, _ = _legend(
+        left,
+        16,
+        [
+            (f"reference (n={int_text(col.get('reference_count'))})", REF_COLOR, False),
+            (f"current (n={int_text(col.get('current_count'))})", CUR_COLOR, False),
+        ],
+        width - right,
     )
-    for v in yticks:  # grid and y ticks
+    grid: list[Line] = []
+    texts: list[Label] = []
+    for v in yticks:
         y = top + ph - ph * v / ymax
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" class="grid"/>')
-        out.append(
-            f'<text x="{left - 5}" y="{y + 3.5:.1f}" class="tk" text-anchor="end">{_tick_pct(v)}</text>'
-        )
+        grid.append(Line(left, y, left + pw, y, css="grid"))
+        texts.append(Label(left - 5, y + 3.5, tick_pct(v), anchor="end"))
     gw = pw / n
     bw = gw * (0.4 if n > 1 else 0.25)
+    groups = []
     for i in range(n):
         x0 = left + gw * i + (gw - 2 * bw) / 2
-        out.append(f"<g><title>{_e(titles[i])}: reference {_pct(ref_s[i])}, current {_pct(cur_s[i])}</title>")
+        bars = []
         for j, (share, color) in enumerate(((ref_s[i], REF_COLOR), (cur_s[i], CUR_COLOR))):
             h = ph * min(share / ymax, 1.0)
             if h >= 0.05:
-                out.append(
-                    f'<rect x="{x0 + j * bw:.1f}" y="{top + ph - h:.1f}" width="{max(bw - 0.5, 0.5):.1f}" '
-                    f'height="{h:.1f}" fill="{color}"/>'
-                )
-        out.append("</g>")
+                bars.append(Bar(x0 + j * bw, top + ph - h, max(bw - 0.5, 0.5), h, color))
+        title = f"{titles[i]}: reference {pct(ref_s[i])}, current {pct(cur_s[i])}"
+        groups.append(BarGroup(title, tuple(bars)))
     base = top + ph
-    out.append(f'<line x1="{left}" y1="{base}" x2="{left + pw}" y2="{base}" class="axis"/>')
+    axes = [Line(left, base, left + pw, base, css="axis")]
     if numeric:  # labels at (a subset of) the bin edges
         step = max(1, math.ceil((n + 1) / 6))
         idx = list(range(0, n + 1, step))
@@ -171,37 +282,35 @@ def _bar_chart(col: dict[str, Any], index: int) -> str:
             idx[-1 if len(idx) > 1 else len(idx) :] = [n]
         for i in idx:
             x = left + gw * i
-            out.append(f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" class="axis"/>')
-            out.append(
-                f'<text x="{x:.1f}" y="{base + 15}" class="tk" text-anchor="middle">{_e(labels[i])}</text>'
-            )
+            axes.append(Line(x, base, x, base + 4, css="axis"))
+            texts.append(Label(x, base + 15, labels[i]))
         xlabel = f"{name} (bin edges)"
     else:
         for i in range(n):
             x = left + gw * (i + 0.5)
             text = labels[i] if len(labels[i]) <= 12 else labels[i][:11] + "…"
             if rotate:
-                out.append(
-                    f'<text class="tk" text-anchor="end" transform="translate({x + 3:.1f},{base + 10}) '
-                    f'rotate(-40)">{_e(text)}</text>'
-                )
+                texts.append(Label(x + 3, base + 10, text, anchor="end", rotate=-40))
             else:
-                out.append(
-                    f'<text x="{x:.1f}" y="{base + 15}" class="tk" text-anchor="middle">{_e(text)}</text>'
-                )
+                texts.append(Label(x, base + 15, text))
         xlabel = f"{name} (categories)"
-    out.append(
-        f'<text x="{left + pw / 2:.1f}" y="{height - 6}" class="ax" text-anchor="middle">{_e(xlabel)}</text>'
+    texts.append(Label(left + pw / 2, height - 6, xlabel, css="ax"))
+    texts.append(Label(12, top + ph / 2, "share of rows", css="ax", rotate=-90))
+    return BarChart(
+        width=width,
+        height=height,
+        label=f"Distribution of {name}: reference vs current",
+        column=name,
+        index=index,
+        legend=legend,
+        grid=tuple(grid),
+        axes=tuple(axes),
+        labels=tuple(texts),
+        groups=tuple(groups),
     )
-    out.append(
-        f'<text class="ax" text-anchor="middle" transform="translate(12,{top + ph / 2:.1f}) rotate(-90)">'
-        "share of rows</text>"
-    )
-    out.append("</svg>")
-    return "".join(out)
 
 
-def _y_range(values: Sequence[float]) -> tuple[float, float]:
+def y_range(values: Sequence[float]) -> tuple[float, float]:
     lo, hi = min(values), max(values)
     pad = (hi - lo) * 0.08
     lo2, hi2 = lo - pad, hi + pad
@@ -212,15 +321,15 @@ def _y_range(values: Sequence[float]) -> tuple[float, float]:
     return lo2, hi2
 
 
-def _line_chart(
+def line_chart(
     *,
     css_class: str,
     label: str,
     xs: Sequence[float],
     xlabels: Sequence[str],
-    series: Sequence[tuple[str, Sequence[float | None], str, bool]],
+    series: Sequence[SeriesData],
     y_range: tuple[float, float],
-    y_fmt: Any,
+    y_fmt: Callable[[float], str],
     y_title: str,
     threshold: float | None = None,
     point_colors: Sequence[str] | None = None,
@@ -228,18 +337,18 @@ def _line_chart(
     version_marks: bool = True,
     connect: bool = False,
     events: Sequence[Sequence[str]] = (),
-) -> str:
-    """Lines over time: ``series`` is (name, values aligned with ``xs``, color, dashed); a None is
-    a gap in the line, or skipped when ``connect`` (series that only have some of the windows)."""
+) -> LineChart:
+    """Lines over time; a None value is a gap in its line, or skipped when ``connect`` (series
+    that only have some of the windows)."""
     width, right, left, bottom = 600, 20, 56, 46
-    legend: list[tuple[str, str, bool]] = [(name, color, dashed) for name, _, color, dashed in series]
+    items: list[tuple[str, str, bool]] = [(s.name, s.color, s.dashed) for s in series]
     if threshold is not None:
-        legend.append((f"threshold {_pct(threshold, 0)}", DRIFT_COLOR, True))
-    legend_svg, rows = _legend(left, 16, legend, width - right)
+        items.append((f"threshold {pct(threshold, 0)}", DRIFT_COLOR, True))
+    legend, rows = _legend(left, 16, items, width - right)
     top = 14 + 16 * rows
     height = top + 184 + bottom
     pw, ph = width - left - right, height - top - bottom
-    lo, hi, yticks = _nice_scale(*y_range, intervals=4)
+    lo, hi, yticks = nice_scale(*y_range, intervals=4)
     x_lo, x_hi = min(xs), max(xs)
 
     def px(v: float) -> float:
@@ -248,15 +357,14 @@ def _line_chart(
     def py(v: float) -> float:
         return top + ph - ph * (min(max(v, lo), hi) - lo) / (hi - lo)
 
-    out = [_svg_open(width, height, f"chart {css_class}", label), legend_svg]
+    grid: list[Line] = []
+    texts: list[Label] = []
     for v in yticks:
         y = py(v)
-        out.append(f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" class="grid"/>')
-        out.append(
-            f'<text x="{left - 5}" y="{y + 3.5:.1f}" class="tk" text-anchor="end">{_e(y_fmt(v))}</text>'
-        )
+        grid.append(Line(left, y, left + pw, y, css="grid"))
+        texts.append(Label(left - 5, y + 3.5, y_fmt(v), anchor="end"))
     base = top + ph
-    out.append(f'<line x1="{left}" y1="{base}" x2="{left + pw}" y2="{base}" class="axis"/>')
+    axes = [Line(left, base, left + pw, base, css="axis")]
     n = len(xs)
     distinct = list({x: i for i, x in reversed(list(enumerate(xs)))}.values())  # first index per x
     step = max(1, math.ceil(len(distinct) / 6))
@@ -266,57 +374,50 @@ def _line_chart(
     for i in ticks:
         x = px(xs[i])
         half = 3.0 * len(xlabels[i])  # about half the label's width at 10px: kept inside the chart
-        tx = min(max(x, half + 2), width - half - 2)
-        out.append(f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" class="axis"/>')
-        out.append(
-            f'<text x="{tx:.1f}" y="{base + 16}" class="tk" text-anchor="middle">{_e(xlabels[i])}</text>'
-        )
-    out.append(
-        f'<text x="{left + pw / 2:.1f}" y="{height - 6}" class="ax" text-anchor="middle">'
-        "window end (UTC)</text>"
-    )
-    out.append(
-        f'<text class="ax" text-anchor="middle" transform="translate(13,{top + ph / 2:.1f}) rotate(-90)">'
-        f"{_e(y_title)}</text>"
-    )
+        axes.append(Line(x, base, x, base + 4, css="axis"))
+        texts.append(Label(min(max(x, half + 2), width - half - 2), base + 16, xlabels[i]))
+    texts.append(Label(left + pw / 2, height - 6, "window end (UTC)", css="ax"))
+    texts.append(Label(13, top + ph / 2, y_title, css="ax", rotate=-90))
+    version_lines: list[Line] = []
     for i in range(1, len(versions) if version_marks else 0):  # a new model version from here on
         if versions[i] != versions[i - 1]:
             x = (px(xs[i - 1]) + px(xs[i])) / 2
-            out.append(f'<line x1="{x:.1f}" y1="{top}" x2="{x:.1f}" y2="{base}" class="ver"/>')
-            out.append(f'<text x="{x + 3:.1f}" y="{top + 10}" class="vl">v{_e(versions[i])}</text>')
+            version_lines.append(Line(x, top, x, base, css="ver"))
+            texts.append(Label(x + 3, top + 10, f"v{versions[i]}", css="vl", anchor="start"))
+    limit = None
     if threshold is not None:
         y = py(threshold)
-        out.append(
-            f'<line x1="{left}" y1="{y:.1f}" x2="{left + pw}" y2="{y:.1f}" stroke="{DRIFT_COLOR}" '
-            'stroke-width="1.5" stroke-dasharray="5 3"/>'
-        )
-    for name, values, color, dashed in series:
-        path: list[str] = []
+        limit = Line(left, y, left + pw, y, stroke=DRIFT_COLOR, dash="5 3")
+    drawn = []
+    for s in series:
+        path: list[PathStep] = []
+        points: list[Point] = []
         pen = False
-        for xv, yv in zip(xs, values, strict=False):
+        for i, (xv, yv) in enumerate(zip(xs, s.values, strict=False)):
             if yv is None:
                 pen = pen and connect
                 continue
-            path.append(f"{'L' if pen else 'M'}{px(xv):.1f} {py(yv):.1f}")
+            path.append(PathStep(px(xv), py(yv), move=not pen))
             pen = True
-        dash = ' stroke-dasharray="7 4"' if dashed else ""
-        out.append(f'<path d="{"".join(path)}" fill="none" stroke="{color}" stroke-width="2"{dash}/>')
-        for i, (xv, yv) in enumerate(zip(xs, values, strict=False)):
-            if yv is None:
-                continue
-            fill = point_colors[i] if point_colors else ("#fff" if dashed else color)
-            out.append(
-                f'<circle cx="{px(xv):.1f}" cy="{py(yv):.1f}" r="3.5" fill="{fill}" stroke="{color}" '
-                'stroke-width="1.5">'
-                f"<title>{_e(xlabels[i])} · v{_e(versions[i] if i < len(versions) else '')} · {_e(name)}: "
-                f"{_e(y_fmt(yv))}</title></circle>"
-            )
-    for i, evs in enumerate(events):
-        if evs and i < n:
-            x = px(xs[i])
-            out.append(
-                f'<path d="M{x:.1f} {base - 9:.1f}l5 5-5 5-5-5z" class="ev">'
-                f"<title>{_e('; '.join(evs))}</title></path>"
-            )
-    out.append("</svg>")
-    return "".join(out)
+            fill = point_colors[i] if point_colors else ("#fff" if s.dashed else s.color)
+            version = versions[i] if i < len(versions) else ""
+            title = f"{xlabels[i]} · v{version} · {s.name}: {y_fmt(yv)}"
+            points.append(Point(px(xv), py(yv), fill, title))
+        drawn.append(Series(s.name, s.color, s.dashed, tuple(path), tuple(points)))
+    markers = tuple(
+        Marker(px(xs[i]), base - 4, "; ".join(evs)) for i, evs in enumerate(events) if evs and i < n
+    )
+    return LineChart(
+        width=width,
+        height=height,
+        css_class=css_class,
+        label=label,
+        legend=legend,
+        grid=tuple(grid),
+        axes=tuple(axes),
+        labels=tuple(texts),
+        version_lines=tuple(version_lines),
+        threshold=limit,
+        series=tuple(drawn),
+        markers=markers,
+    )

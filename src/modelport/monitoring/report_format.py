@@ -1,8 +1,9 @@
-"""Formatting, colours and JSON embedding for the monitoring report (see ``report.py``)."""
+"""Text formatting, colours and JSON embedding for the monitoring report (see ``report.py``).
+
+Everything here returns plain text; the templates escape it."""
 
 from __future__ import annotations
 
-import html
 import json
 import math
 from datetime import UTC, datetime
@@ -22,11 +23,7 @@ MAX_CATEGORIES = 24  # categorical charts show the largest ones and fold the res
 # --- formatting --------------------------------------------------------------------------------------
 
 
-def _e(value: Any) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
-
-
-def _num(value: Any) -> float | None:
+def num(value: Any) -> float | None:
     if value is None or isinstance(value, bool):
         return None
     try:
@@ -35,14 +32,14 @@ def _num(value: Any) -> float | None:
         return None
 
 
-def _finite(value: Any) -> float | None:
-    f = _num(value)
+def finite(value: Any) -> float | None:
+    f = num(value)
     return f if f is not None and math.isfinite(f) else None
 
 
-def _fmt(value: Any) -> str:
+def fmt(value: Any) -> str:
     """A statistic, threshold or metric: 4 significant digits, scientific for tiny p-values."""
-    f = _num(value)
+    f = num(value)
     if f is None:
         return "—" if value is None else str(value)
     if math.isnan(f):
@@ -58,9 +55,9 @@ def _fmt(value: Any) -> str:
     return f"{f:.4g}"
 
 
-def _short(value: Any) -> str:
+def short(value: Any) -> str:
     """An axis label: 3 significant digits, k/M suffixes."""
-    f = _num(value)
+    f = num(value)
     if f is None or math.isnan(f):
         return "—" if f is None else "NaN"
     if math.isinf(f):
@@ -75,21 +72,21 @@ def _short(value: Any) -> str:
     return f"{f:.3g}"
 
 
-def _int(value: Any) -> str:
-    f = _finite(value)
+def int_text(value: Any) -> str:
+    f = finite(value)
     return "—" if f is None else f"{int(f):,}"
 
 
-def _pct(value: Any, digits: int = 1) -> str:
-    f = _finite(value)
+def pct(value: Any, digits: int = 1) -> str:
+    f = finite(value)
     return "—" if f is None else f"{f * 100:.{digits}f}%"
 
 
-def _tick_pct(value: float) -> str:
+def tick_pct(value: float) -> str:
     return f"{value * 100:.3g}%"
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time(value: Any) -> datetime | None:
     if not isinstance(value, str) or not value:
         return None
     try:
@@ -99,23 +96,19 @@ def _parse_time(value: Any) -> datetime | None:
     return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
 
 
-def _when(value: Any) -> str:
-    t = _parse_time(value)
+def when(value: Any) -> str:
+    t = parse_time(value)
     if t is None:
         return "" if value is None else str(value)
     return t.astimezone(UTC).strftime("%Y-%m-%d %H:%M")
 
 
-def _rule(test: str, threshold: Any) -> str:
+def rule(test: str, threshold: Any) -> str:
     if test == "ks":
-        return f"p ≤ {_fmt(threshold)}"
+        return f"p ≤ {fmt(threshold)}"
     if test in P_VALUE_TESTS:
-        return f"p < {_fmt(threshold)}"
-    return f"d ≥ {_fmt(threshold)}"
-
-
-def _verdict(drifted: bool, *, yes: str = "Drift", no: str = "OK") -> str:
-    return f'<span class="pill {"bad" if drifted else "good"}">{yes if drifted else no}</span>'
+        return f"p < {fmt(threshold)}"
+    return f"d ≥ {fmt(threshold)}"
 
 
 # --- JSON --------------------------------------------------------------------------------------------
