@@ -177,7 +177,7 @@ def timeline(model: str, client: Any = None) -> list[dict[str, Any]]:
 def _logged(
     client: Any, mv: ModelVersion, start: datetime, end: datetime, sample_size: int = DEFAULT_SAMPLE
 ) -> pd.DataFrame:
-    from modelport.prediction_log_reader import read_prediction_log
+    from modelport.predlog.reader import read_prediction_log
 
     frame = read_prediction_log(
         client.settings.home, mv.name, since=start, until=end, version=mv.version, sample=sample_size

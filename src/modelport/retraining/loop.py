@@ -291,7 +291,7 @@ def _logged_with_labels(p: Policy, client: Any) -> pd.DataFrame:
     """The requests servers and batch runs logged (canary answers included, shadow copies not),
     joined with the labels that arrived for them; the label column is named ``p.label``."""
     from modelport.monitoring.store import MonitorStore
-    from modelport.prediction_log_reader import read_prediction_log
+    from modelport.predlog.reader import read_prediction_log
 
     name = p.model.split("@")[0].split(":")[0]
     since = None
