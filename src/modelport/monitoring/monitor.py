@@ -140,8 +140,8 @@ def log_labels(
 
 def timeline(model: str, client: Any = None) -> list[dict[str, Any]]:
     """Every stored window of ``model``: drift share, dataset drift, metrics (actual and estimated)."""
+    from modelport.audit import events as audit_events
     from modelport.refs import ModelRef
-    from modelport.retraining.audit import events as audit_events
 
     name = ModelRef.parse(model).name
     c = _client(client)

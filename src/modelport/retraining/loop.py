@@ -37,9 +37,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import modelport.audit as audit
 from modelport.errors import InvalidInput, ModelportError
 from modelport.model_version import ModelVersion
-from modelport.retraining import audit, phases
+from modelport.retraining import phases
 from modelport.retraining.policy import Policy, load_policy
 
 

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import modelport.audit as audit
 from modelport.model_version import ModelVersion
 from modelport.refs import ModelRef
-from modelport.retraining import audit
 from modelport.retraining.policy import Policy
 from modelport.traffic_routes import Route, active_routes, clear_routes, set_route
 
