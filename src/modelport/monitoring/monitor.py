@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelport.durations import parse_duration
 from modelport.errors import InvalidInput
 from modelport.model_version import ModelVersion
 from modelport.monitoring.results import DriftResult, Performance
@@ -46,11 +47,7 @@ def store_for(client: Any = None) -> MonitorStore:
 
 
 def parse_window(window: str | timedelta) -> timedelta:
-    if isinstance(window, timedelta):
-        return window
-    from modelport.batch.jobs import parse_duration
-
-    return parse_duration(window)
+    return parse_duration(window, what="window")
 
 
 def monitor(

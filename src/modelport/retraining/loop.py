@@ -38,6 +38,7 @@ import numpy as np
 import pandas as pd
 
 import modelport.audit as audit
+from modelport.durations import parse_duration
 from modelport.errors import InvalidInput, ModelportError
 from modelport.model_version import ModelVersion
 from modelport.retraining import phases
@@ -274,9 +275,7 @@ def _data(p: Policy, client: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict[str,
     if p.time_column:
         times = pd.to_datetime(frame[p.time_column], utc=True)
         if p.window:
-            from modelport.batch.jobs import parse_duration
-
-            start = times.max() - parse_duration(p.window)
+            start = times.max() - parse_duration(p.window, what="train.data.window")
             frame, times = frame[times >= start], times[times >= start]
         order = np.argsort(times.to_numpy(), kind="stable")
         frame = frame.iloc[order]
@@ -297,9 +296,7 @@ def _logged_with_labels(p: Policy, client: Any) -> pd.DataFrame:
     name = p.model.split("@")[0].split(":")[0]
     since = None
     if p.window:
-        from modelport.batch.jobs import parse_duration
-
-        since = datetime.now(UTC) - parse_duration(p.window)
+        since = datetime.now(UTC) - parse_duration(p.window, what="train.data.window")
     log = read_prediction_log(client.settings.home, name, since=since)
     if "role" in log:
         log = log[log["role"] != "shadow"]
