@@ -115,7 +115,7 @@ def check(policy: Policy | str | Path, client: Any = None, record: bool = True) 
         if len(new) >= p.min_new_labels:
             reasons.append(f"{len(new):,} new labels since the last run (≥ {p.min_new_labels:,})")
     if p.schedule:
-        from modelport.batch.cron import CronSchedule
+        from modelport.scheduler.cron import CronSchedule
 
         since = last_run or champion.created_at
         due = CronSchedule.parse(p.schedule).next_after(since)
