@@ -80,6 +80,10 @@ def test_steps_over_star_and_over_ranges() -> None:
     # N/S means N-max/S
     assert minutes_of("5/20 * * * *") == (5, 25, 45)
     assert minutes_of("*/7 * * * *") == (0, 7, 14, 21, 28, 35, 42, 49, 56)
+    # a range of one value with a step is that value (cronsim alone would read 5-5/2 as 5/2)
+    assert minutes_of("5-5/2 * * * *") == (5,)
+    assert months_of("0 0 1 8-8/2 *") == (8,)
+    assert weekdays_of("0 0 * * sun-SUN/2") == (0,)
 
 
 def test_lists_ranges_and_mixes() -> None:

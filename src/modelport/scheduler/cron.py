@@ -91,7 +91,7 @@ class CronSchedule:
             )
         schedule = cls(expr, (parts[0], parts[1], parts[2], parts[3], parts[4]))
         try:
-            CronSim(" ".join(parts), datetime(2000, 1, 1))
+            CronSim(schedule._cronsim_expr(), datetime(2000, 1, 1))
         except CronSimError as exc:
             raise schedule._error(str(exc)) from None
         return schedule
@@ -125,10 +125,15 @@ class CronSchedule:
             if exists and as_utc > after:
                 return local
 
+    def _cronsim_expr(self) -> str:
+        """The fields as cronsim should read them: cronsim takes a one-value range with a step
+        (``5-5/2``) for ``5/2`` (5 to the end, every 2nd); cron means just 5."""
+        return " ".join(",".join(map(_one_value_range, field.split(","))) for field in self.fields)
+
     def _next_wall(self, wall: datetime) -> datetime:
         """The first firing wall-clock minute strictly after the naive minute ``wall``."""
         try:
-            return next(CronSim(" ".join(self.fields), wall))
+            return next(CronSim(self._cronsim_expr(), wall))
         except StopIteration:  # cronsim looks 50 years ahead
             raise InvalidInput(
                 f"Cron expression '{self.expr}' does not fire in the 50 years after {wall:%Y-%m-%d}."
@@ -148,6 +153,16 @@ class CronSchedule:
                     f"it takes {_EXPECTED[name]}, {_SYNTAX}."
                 )
         return InvalidInput(f"Invalid cron expression '{self.expr}': {problem}.")
+
+
+def _one_value_range(item: str) -> str:
+    """``A-A/S`` (a range of one value, with a step) -> ``A``; any other list item unchanged."""
+    span, slash, step = item.partition("/")
+    first, dash, last = span.partition("-")
+    if not (slash and dash and first and step.isascii() and step.isdigit() and int(step) > 0):
+        return item  # not A-B/S, or a bad step cronsim should refuse
+    same = first.lower() == last.lower() or (first.isdigit() and last.isdigit() and int(first) == int(last))
+    return first if same else item
 
 
 def _never_occurs(fields: tuple[str, ...]) -> bool:
