@@ -12,8 +12,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelport import lazy_attribute
 from modelport.errors import InvalidInput
+from modelport.lazy import lazy_attribute
 from modelport.serving.background import HTTP_PROTOCOL
 
 if TYPE_CHECKING:

@@ -28,14 +28,14 @@ from modelport.client import Client
 from modelport.config import Settings
 from modelport.errors import ModelportError, Overloaded
 from modelport.model_version import ModelVersion
-from modelport.prediction_log_reader import log_root
+from modelport.predlog.reader import log_root
+from modelport.predlog.writer import PredictionLogger
 from modelport.serving import docs
 from modelport.serving.asgi import ModelportApp
 from modelport.serving.dispatch import Dispatcher
 from modelport.serving.http import Service, json_response, safe_message, service
 from modelport.serving.manager import ModelManager
 from modelport.serving.metrics import Metrics
-from modelport.serving.prediction_log import PredictionLogger
 from modelport.serving.protocols import mlflow, native, v2
 from modelport.serving.routes import RouteFollower
 from modelport.serving.settings import ServeConfig

@@ -24,6 +24,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from modelport.errors import SchemaMismatch
+from modelport.predictor import Prediction
 from modelport.refs import ModelRef
 from modelport.schema import Signature
 from modelport.serving.http import (
@@ -35,7 +36,6 @@ from modelport.serving.http import (
     parse_json,
     too_large,
 )
-from modelport.serving.manager import Prediction
 from modelport.serving.protocols import mlflow, native, v2
 from modelport.serving.protocols._common import parse_ref
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 import html
 from typing import Any
 
-from modelport import __version__
 from modelport.model_version import ModelVersion
 from modelport.schema import ColumnSpec
+from modelport.version import __version__
 
 _JSON_TYPES = {"bool": "boolean", "string": "string", "category": "string", "datetime": "string"}
 _INT_BOUNDS = {

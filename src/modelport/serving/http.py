@@ -15,13 +15,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from modelport.errors import InvalidInput, ModelportError
+from modelport.predlog.writer import PredictionLogger
 from modelport.refs import ModelRef
 from modelport.schema import Signature
 from modelport.serving.dispatch import Dispatcher
 from modelport.serving.errors import PayloadTooLarge
 from modelport.serving.manager import ModelManager, Prediction
 from modelport.serving.metrics import Metrics
-from modelport.serving.prediction_log import PredictionLogger
 from modelport.serving.settings import ServeConfig
 
 REQUEST_ID = "x-request-id"

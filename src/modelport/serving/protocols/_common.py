@@ -13,7 +13,7 @@ from modelport.schema import Signature
 from modelport.serving.http import service
 
 if TYPE_CHECKING:
-    from modelport.serving.manager import Prediction
+    from modelport.predictor import Prediction
 
 # Versions are stored as 64-bit integers; a larger one cannot exist (and SQLite cannot even be asked).
 MAX_VERSION = 2**63 - 1

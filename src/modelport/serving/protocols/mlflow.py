@@ -14,13 +14,13 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from modelport import __version__
 from modelport.errors import InvalidInput, ModelportError
 from modelport.schema import Signature
 from modelport.serving.errors import UnsupportedMediaType
 from modelport.serving.http import json_response, jsonable, parse_json, read_body, request_id, service
 from modelport.serving.protocols import tabular
 from modelport.serving.protocols._common import parse_ref, predict_with
+from modelport.version import __version__
 
 PROTOCOL = "mlflow"
 INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")

@@ -24,12 +24,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from modelport import __version__
 from modelport.errors import InvalidInput, SchemaMismatch
 from modelport.refs import ModelRef
 from modelport.schema import Signature
 from modelport.serving.http import json_response, parse_json, read_body, request_id, service
 from modelport.serving.protocols._common import parse_ref, predict_with
+from modelport.version import __version__
 
 PROTOCOL = "v2"
 DATATYPES = {
