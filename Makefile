@@ -56,6 +56,7 @@ lint: env
 	$(BIN)/ruff check src tests benchmarks examples
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
+	$(BIN)/lint-imports  # the layer contracts in pyproject.toml [tool.importlinter]
 
 format: env
 	$(BIN)/ruff check --fix src tests benchmarks examples

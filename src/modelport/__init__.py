@@ -28,6 +28,8 @@ from modelport.errors import (
     SchemaMismatch,
     StoreError,
 )
+from modelport.lazy import lazy_attribute
+from modelport.version import __version__
 
 if TYPE_CHECKING:
     from modelport import batch
@@ -52,8 +54,6 @@ if TYPE_CHECKING:
     from modelport.serving import ServeConfig, serve
     from modelport.store.metadata import ModelSummary
     from modelport.traffic_routes import clear_traffic, set_traffic, traffic
-
-__version__ = "0.1.0"
 
 # The functions of modelport.api, imported on first use.
 _API_FUNCTIONS = (
@@ -135,16 +135,6 @@ __all__ = [
 
 
 _SUBMODULES = ("batch",)  # mp.batch.run(...): imported on first use
-
-
-def lazy_attribute(namespace: dict[str, Any], lazy: dict[str, str], name: str) -> Any:
-    """PEP 562 for a package: ``name`` from the module ``lazy`` maps it to, kept in ``namespace``."""
-    module = lazy.get(name)
-    if module is None:
-        raise AttributeError(f"module {namespace['__name__']!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    namespace[name] = value
-    return value
 
 
 def __getattr__(name: str) -> Any:

@@ -125,6 +125,6 @@ def prediction_log(name: str, since: Any = None, until: Any = None) -> Any:
 
     >>> mp.prediction_log("credit", since="2026-01-01")   # doctest: +SKIP
     """
-    from modelport.prediction_log_reader import read_prediction_log
+    from modelport.predlog.reader import read_prediction_log
 
     return read_prediction_log(default_client().settings.home, name, since=since, until=until)

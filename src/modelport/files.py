@@ -60,3 +60,11 @@ def staged_folder(output: Path, prefix: str) -> Iterator[Path]:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+
+
+def resolve_path(path: str, base: Path) -> str:
+    """``path`` relative to ``base`` unless it is absolute or a URL (``s3://``, ``memory://`` ...)."""
+    if "://" in path or Path(path).is_absolute():
+        return path
+    resolved = str(base / path)
+    return resolved + "/" if path.endswith("/") else resolved

@@ -1,7 +1,9 @@
-"""The object every deployment mode predicts with: validation + the flavor's loaded model."""
+"""The object every deployment mode predicts with (validation + the flavor's loaded model), and the
+:class:`Prediction` a served or batch call produces with it (read by the prediction log)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -77,3 +79,17 @@ class Predictor:
     def __repr__(self) -> str:
         mv = self.model_version
         return f"<Predictor {mv.ref} flavor={mv.flavor} runtime={self.runtime}>"
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What one predict call produced, and which version produced it."""
+
+    model_version: ModelVersion
+    predictions: np.ndarray
+    probabilities: np.ndarray | None
+    classes: list[Any] | None
+    rows: int
+    batch: Batch | None = None  # the validated inputs (for the prediction log)
+    runtime: str = "native"
+    role: str = "primary"  # primary, canary or shadow: which traffic policy chose this version

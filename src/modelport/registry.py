@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from modelport import flavors
+import modelport.flavors as flavors
 from modelport.errors import (
     DependencyMismatchWarning,
     ExtraColumnsWarning,

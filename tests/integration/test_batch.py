@@ -354,7 +354,7 @@ def test_the_local_engine_never_imports_ray(tmp_path: Path, model: Any) -> None:
 
 
 def test_the_scheduler_runs_real_batch_jobs_and_two_at_once_refuse(tmp_path: Path, model: Any) -> None:
-    from modelport.batch.scheduler import Scheduler
+    from modelport.scheduler import Scheduler
 
     job(tmp_path, schedule="0 2 * * *")
     applications(30).to_parquet(tmp_path / "data" / "a.parquet")

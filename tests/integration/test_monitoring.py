@@ -187,7 +187,7 @@ def test_cli_monitor_run_report_and_labels(served: dict[str, Any], tmp_path: Pat
     out = json.loads(ok(f"monitor report credit@production --output {report} --json"))
     assert report.is_file() and out["report"] == str(report) and len(out["timeline"]) == 1
     # the scheduler runs monitoring job files too (modelport monitor run FILE in a subprocess)
-    from modelport.batch.scheduler import Scheduler
+    from modelport.scheduler import Scheduler
 
     (scheduled,) = Scheduler(tmp_path).run_once()
     assert (scheduled.kind, scheduled.exit_code) == ("monitor", 0)

@@ -134,12 +134,12 @@ def test_a_failing_writer_never_fails_a_request(tmp_path: Path, monkeypatch: pyt
 
 
 def test_one_row_requests_are_logged_like_any_other(credit: dict[str, Any], tmp_path: Path) -> None:
-    """One-row requests take the column buffers (serving.log_rows): full buffers and old ones are
+    """One-row requests take the column buffers (predlog.rows): full buffers and old ones are
     written, missing values included, with the same columns and types as multi-row requests."""
     import pyarrow.dataset as ds
 
+    from modelport.predlog.writer import PredictionLogger
     from modelport.serving.lanes import _execute_one
-    from modelport.serving.prediction_log import PredictionLogger
 
     X = credit["X"].copy()
     X.loc[X.index[1], "home"] = None  # a missing text value
@@ -189,7 +189,7 @@ def test_tensor_rows_are_logged_as_the_lists_python_would_give(tensor: np.ndarra
     Arrow gives their Python lists, without a list per row."""
     import pyarrow as pa
 
-    from modelport.serving.prediction_log import _rows_as_lists
+    from modelport.predlog.writer import _rows_as_lists
 
     got = _rows_as_lists(tensor)
     want = pa.array([row.reshape(-1).tolist() for row in tensor], type=got.type if len(tensor) == 0 else None)
@@ -201,7 +201,7 @@ def test_object_columns_convert_in_chunks_with_the_same_values() -> None:
     GIL the server's loop waits for): the same Arrow values, a piece of nulls included."""
     import pyarrow as pa
 
-    from modelport.serving.prediction_log import OBJECT_CHUNK, _arrow
+    from modelport.predlog.writer import OBJECT_CHUNK, _arrow
 
     n = 3 * OBJECT_CHUNK + 7
     text = np.array([f"v{i % 5}" if i % 11 else None for i in range(n)], dtype=object)

@@ -209,7 +209,7 @@ def test_policy_errors_name_the_problem(loop: dict[str, Any], tmp_path: Path) ->
 
 
 def test_the_scheduler_runs_retraining_policies(loop: dict[str, Any], tmp_path: Path) -> None:
-    from modelport.batch.scheduler import Scheduler
+    from modelport.scheduler import Scheduler
 
     path = policy(tmp_path)
     spec = yaml.safe_load(path.read_text())

@@ -22,15 +22,17 @@ from typing import Any
 
 import pytest
 
-from modelport.batch.scheduler import (
+from modelport.errors import InvalidInput
+from modelport.scheduler import (
+    KINDS,
     SKIPPED_STILL_RUNNING,
     Job,
     ScheduledRun,
     Scheduler,
     default_command,
     parse_job,
+    register_kind,
 )
-from modelport.errors import InvalidInput
 
 T0 = datetime(2025, 1, 1, 12, 0, 30, tzinfo=UTC)
 
@@ -191,7 +193,7 @@ def test_broken_files_are_skipped_and_logged_once_while_good_jobs_run(
     joined = "\n".join(errors)
     assert "not-yaml.yaml is not valid YAML" in joined
     assert "unquoted.yml is not valid YAML" in joined and "Quote a schedule" in joined
-    assert "minute field '61': 61 is out of range 0-59" in joined
+    assert "minute field '61' is not valid: it takes 0-59" in joined
     assert "no-name.yaml has a schedule but no name" in joined
     assert "kind 'deploy' is not one of batch, monitor, retrain" in joined
     assert "unknown timezone 'Mars/Olympus'" in joined
@@ -324,7 +326,7 @@ def test_sigterm_stops_the_loop_and_terminates_running_jobs(jobs: Path, home: Pa
             import sys
             from datetime import UTC, datetime, timedelta
             from pathlib import Path
-            from modelport.batch.scheduler import Scheduler
+            from modelport.scheduler import Scheduler
 
             times = iter(datetime(2025, 1, 1, 12, 0, 30, tzinfo=UTC) + timedelta(minutes=i)
                          for i in range(100_000))
@@ -369,6 +371,21 @@ def test_default_command_and_job_parsing(jobs: Path) -> None:
     assert str(job.timezone) == "Europe/Paris"
     path.write_text("name: no-schedule\n")
     assert parse_job(path) is None
+
+
+def test_a_registered_job_kind_runs_its_command(jobs: Path) -> None:
+    path = jobs / "report.yaml"
+    path.write_text('name: report\nschedule: "@hourly"\nkind: report\n')
+    with pytest.raises(InvalidInput, match="kind 'report' is not one of"):
+        parse_job(path)
+    register_kind("report", ("monitor", "report"))
+    try:
+        job = parse_job(path)
+        assert job is not None and default_command(job)[-3:] == ["monitor", "report", str(path)]
+    finally:
+        KINDS.pop("report")
+    with pytest.raises(InvalidInput, match="needs a name and a modelport command"):
+        register_kind("empty", ())
 
 
 def test_a_missing_jobs_folder_is_a_clear_error(tmp_path: Path, home: Path) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import re
 
+import modelport.durations as durations
 from modelport.errors import InvalidInput
 
 _NUMBER = r"(\d+(?:\.\d*)?|\.\d+)(?:e([+-]?\d+))?"
@@ -23,7 +24,6 @@ _PER = {
     "d": 86_400.0,
     "day": 86_400.0,
 }
-_DURATION = {"us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "sec": 1.0, "min": 60.0, "m": 60.0, "h": 3600.0}
 _COUNT = {"": 1, "k": 1_000, "m": 1_000_000, "b": 1_000_000_000, "g": 1_000_000_000}
 _BYTES = {
     "b": 1, "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
@@ -53,12 +53,12 @@ def parse_rate(text: str) -> float:
 
 
 def parse_duration(text: str) -> float:
-    """Seconds from ``25ms``, ``0.5s``, ``800us``, ``2min`` (a bare number is seconds)."""
-    value, unit = _split(text, "--p99", "25ms or 0.5s")
-    scale = _DURATION.get(unit or "s")
-    if scale is None:
-        raise InvalidInput(f"--p99: unknown unit in {text!r}; use us, ms, s, min or h (e.g. 25ms).")
-    return value * scale
+    """Seconds from ``25ms``, ``0.5s``, ``800us``, ``2min`` (a bare number is seconds): the product's
+    one duration grammar (:mod:`modelport.durations`)."""
+    seconds = durations.parse_duration(text, what="--p99", bare_unit="s").total_seconds()
+    if seconds <= 0:
+        raise InvalidInput(f"--p99 must be greater than 0, e.g. 25ms or 0.5s; got {text!r}.")
+    return seconds
 
 
 def parse_count(text: str) -> int:

@@ -33,16 +33,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from modelport.durations import parse_duration
 from modelport.errors import InvalidInput
-from modelport.files import read_yaml_mapping
+from modelport.files import read_yaml_mapping, resolve_path
 from modelport.refs import ModelRef
 
 FILE_KINDS = ("parquet", "csv", "json")
 SOURCE_KINDS = (*FILE_KINDS, "sql")
 OUTPUT_KINDS = ("parquet", "csv", "sql")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)\s*$")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True)
@@ -138,7 +137,7 @@ class Job:
         lb = self.source.lookback
         if lb is None or isinstance(lb, int | float):
             return lb
-        return parse_duration(str(lb))
+        return parse_duration(str(lb), what="source.lookback")
 
     def rejects_spec(self) -> OutputSpec:
         if self.rejects is not None:
@@ -147,14 +146,6 @@ class Job:
         if out.kind == "sql":
             return OutputSpec("sql", url=out.url, table=f"{out.table}_rejects")
         return OutputSpec("parquet", path=f"{str(out.path).rstrip('/')}/_rejects")
-
-
-def parse_duration(text: str) -> timedelta:
-    """``"90s"``, ``"15m"``, ``"1h"``, ``"2d"``, ``"1w"`` -> timedelta."""
-    m = _DURATION.match(text)
-    if not m:
-        raise InvalidInput(f"'{text}' is not a duration; use e.g. 30s, 15m, 1h, 2d or 1w.")
-    return timedelta(seconds=float(m.group(1)) * _UNITS[m.group(2)])
 
 
 def load_job(path: str | Path) -> Job:
@@ -211,11 +202,3 @@ def _spec(cls: Any, raw: Any, where: str, base: Path | None) -> Any:
     if raw.get("path") is not None and base is not None:
         raw["path"] = resolve_path(str(raw["path"]), base)
     return cls(**raw)
-
-
-def resolve_path(path: str, base: Path) -> str:
-    """``path`` relative to ``base`` unless it is absolute or a URL (``s3://``, ``memory://`` ...)."""
-    if "://" in path or Path(path).is_absolute():
-        return path
-    resolved = str(base / path)
-    return resolved + "/" if path.endswith("/") else resolved

@@ -39,14 +39,15 @@ class _ScoreActor:
         self, job: Job, ref: str, run_id: str, text: bool, admission: Admission, env: dict[str, str]
     ):
         os.environ.update(env)
-        import modelport as mp
+        from modelport.client import default_client
 
         enricher = None
         if job.features is not None:  # each actor opens the feature store once, like the model
             from modelport.batch.enrich import make_enricher
 
             enricher = make_enricher(job.features)
-        self.scorer = Scorer(job, mp.load(ref, runtime=job.runtime), run_id, text, enricher)
+        predictor = default_client().registry.load(ref, runtime=job.runtime)
+        self.scorer = Scorer(job, predictor, run_id, text, enricher)
         self.scorer.logger = _Collector() if job.log_sample > 0 else None
         self.admission = admission
 

@@ -176,8 +176,8 @@ class _Run:
         try:
             scorer = Scorer(job, predictor, self.run_id, increment.text, increment.enricher)
             if job.log_sample > 0:
-                from modelport.prediction_log_reader import log_root
-                from modelport.serving.prediction_log import PredictionLogger
+                from modelport.predlog.reader import log_root
+                from modelport.predlog.writer import PredictionLogger
 
                 # a log file per 10k sampled rows (or 5 s), not per 1k as a server writes them
                 scorer.logger = PredictionLogger(

@@ -258,7 +258,7 @@ class Scorer:
         labels: np.ndarray,
         proba: np.ndarray | None,
     ) -> None:
-        from modelport.serving.manager import Prediction
+        from modelport.predictor import Prediction
 
         assert self.logger is not None
         result = Prediction(

@@ -3,7 +3,7 @@
 Job files are the ``*.yaml`` files in the jobs folder that have ``name:`` and ``schedule:`` (a
 five-field cron expression or ``@daily`` …, evaluated in UTC unless the file sets ``timezone:``);
 ``kind:`` (``batch`` by default, ``monitor``, ``retrain``) picks the command that each run starts
-as a subprocess: ``modelport batch run FILE`` and so on. See :mod:`modelport.batch.scheduler`.
+as a subprocess: ``modelport batch run FILE`` and so on. See :mod:`modelport.scheduler`.
 
 This scheduler is a convenience, not a requirement: each job is just as safe to trigger from an
 external cron, a Kubernetes CronJob or a CI pipeline (``modelport batch run jobs/scores.yaml``),
@@ -24,7 +24,7 @@ import typer
 from modelport.cli.output import console, print_error, print_warning, when
 
 if TYPE_CHECKING:
-    from modelport.batch.scheduler import ScheduledRun
+    from modelport.scheduler import ScheduledRun
 
 
 def scheduler(
@@ -52,7 +52,7 @@ def scheduler(
     a job still running when it is due again is skipped; firings missed while the scheduler was
     down are not caught up. Runs are appended to `$MODELPORT_HOME/scheduler/runs.jsonl`.
     """
-    from modelport.batch.scheduler import Scheduler
+    from modelport.scheduler import Scheduler
 
     def show(run: ScheduledRun) -> None:
         if as_json:

@@ -12,7 +12,7 @@ import json
 import shutil
 from typing import Any
 
-from modelport import flavors
+import modelport.flavors as flavors
 from modelport.edge.parity import ParityReport, Tolerance, check_parity
 from modelport.errors import ModelportError
 from modelport.flavors.base import ConversionUnsupported

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import modelport
 from modelport.edge.compile import RUNTIME, compile_version
 from modelport.edge.quantize import MODES, reduce_model
 from modelport.edge.runtime import BUNDLE_FORMAT, MANIFEST
@@ -25,11 +24,14 @@ from modelport.flavors.base import installed_version
 from modelport.refs import ModelRef
 from modelport.registry import MODEL_DIR, Registry
 from modelport.store.artifacts import hash_tree
+from modelport.version import PACKAGE_DIR, __version__
 
 # Modules of this package that the edge runtime needs; each imports only numpy/onnxruntime/stdlib.
 RUNTIME_FILES = (
     "__init__.py",
     "errors.py",
+    "lazy.py",
+    "version.py",
     "model_version.py",
     "predictor.py",
     "schema/__init__.py",
@@ -117,7 +119,7 @@ def export_bundle(
             "format": BUNDLE_FORMAT,
             "ref": mv.ref,
             "created_at": datetime.now(UTC).isoformat(),
-            "modelport_version": modelport.__version__,
+            "modelport_version": __version__,
             "model_version": {**mv.to_dict(), "artifact_uri": "", "files": {}},
             "onnx": info,
             "outputs": {"label": info.get("label_output"), "probabilities": info.get("proba_output")},
@@ -139,7 +141,7 @@ def export_bundle(
 
 
 def _copy_runtime(target: Path) -> None:
-    package = Path(modelport.__file__).resolve().parent
+    package = PACKAGE_DIR
     for rel in RUNTIME_FILES:
         dest = target / "modelport" / rel
         dest.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from modelport import flavors
+import modelport.flavors as flavors
 from modelport.errors import ModelportError
 from modelport.predictor import Predictor
 from modelport.registry import Registry

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from modelport.durations import parse_duration
 from modelport.errors import InvalidInput
 from modelport.model_version import ModelVersion
 from modelport.monitoring.results import DriftResult, Performance
@@ -46,11 +47,7 @@ def store_for(client: Any = None) -> MonitorStore:
 
 
 def parse_window(window: str | timedelta) -> timedelta:
-    if isinstance(window, timedelta):
-        return window
-    from modelport.batch.jobs import parse_duration
-
-    return parse_duration(window)
+    return parse_duration(window, what="window")
 
 
 def monitor(
@@ -140,8 +137,8 @@ def log_labels(
 
 def timeline(model: str, client: Any = None) -> list[dict[str, Any]]:
     """Every stored window of ``model``: drift share, dataset drift, metrics (actual and estimated)."""
+    from modelport.audit import events as audit_events
     from modelport.refs import ModelRef
-    from modelport.retraining.audit import events as audit_events
 
     name = ModelRef.parse(model).name
     c = _client(client)
@@ -177,7 +174,7 @@ def timeline(model: str, client: Any = None) -> list[dict[str, Any]]:
 def _logged(
     client: Any, mv: ModelVersion, start: datetime, end: datetime, sample_size: int = DEFAULT_SAMPLE
 ) -> pd.DataFrame:
-    from modelport.prediction_log_reader import read_prediction_log
+    from modelport.predlog.reader import read_prediction_log
 
     frame = read_prediction_log(
         client.settings.home, mv.name, since=start, until=end, version=mv.version, sample=sample_size

@@ -18,7 +18,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import modelport
 from modelport.errors import InvalidInput, ModelNotFound
 from modelport.files import staged_folder
 from modelport.model_version import ModelVersion
@@ -26,6 +25,7 @@ from modelport.packaging.requirements import build_wheel, pinned_closure, wheel_
 from modelport.packaging.store import bake_store
 from modelport.refs import ModelRef
 from modelport.registry import Registry
+from modelport.version import __version__
 
 __all__ = ["RUNTIMES", "TARGETS", "PackageResult", "package"]
 
@@ -118,7 +118,7 @@ def package(
             "ref": mv.ref,
             "runtime": served,
             "created_at": datetime.now(UTC).isoformat(),
-            "modelport_version": modelport.__version__,
+            "modelport_version": __version__,
             "requirements": staged.requirements,
             "notes": staged.notes,
         }

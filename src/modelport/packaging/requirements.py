@@ -20,8 +20,8 @@ from pathlib import Path
 from packaging.requirements import InvalidRequirement, Requirement
 from packaging.utils import canonicalize_name
 
-import modelport
 from modelport.errors import ModelportError
+from modelport.version import PACKAGE_DIR
 
 SELF = "modelport"
 
@@ -96,7 +96,7 @@ def build_wheel(dest: Path, wheel: Path | None = None) -> Path:
         target = dest / wheel.name
         target.write_bytes(wheel.read_bytes())
         return target
-    source = Path(modelport.__file__).resolve().parents[2]
+    source = PACKAGE_DIR.parents[1]
     if not (source / "pyproject.toml").is_file():
         raise ModelportError(
             "modelport is not installed from a source tree, so its wheel cannot be built here. "

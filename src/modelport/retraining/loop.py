@@ -37,9 +37,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import modelport.audit as audit
+from modelport.durations import parse_duration
 from modelport.errors import InvalidInput, ModelportError
 from modelport.model_version import ModelVersion
-from modelport.retraining import audit, phases
+from modelport.retraining import phases
 from modelport.retraining.policy import Policy, load_policy
 
 
@@ -113,7 +115,7 @@ def check(policy: Policy | str | Path, client: Any = None, record: bool = True) 
         if len(new) >= p.min_new_labels:
             reasons.append(f"{len(new):,} new labels since the last run (≥ {p.min_new_labels:,})")
     if p.schedule:
-        from modelport.batch.cron import CronSchedule
+        from modelport.scheduler.cron import CronSchedule
 
         since = last_run or champion.created_at
         due = CronSchedule.parse(p.schedule).next_after(since)
@@ -273,9 +275,7 @@ def _data(p: Policy, client: Any) -> tuple[pd.DataFrame, pd.DataFrame, dict[str,
     if p.time_column:
         times = pd.to_datetime(frame[p.time_column], utc=True)
         if p.window:
-            from modelport.batch.jobs import parse_duration
-
-            start = times.max() - parse_duration(p.window)
+            start = times.max() - parse_duration(p.window, what="train.data.window")
             frame, times = frame[times >= start], times[times >= start]
         order = np.argsort(times.to_numpy(), kind="stable")
         frame = frame.iloc[order]
@@ -291,14 +291,12 @@ def _logged_with_labels(p: Policy, client: Any) -> pd.DataFrame:
     """The requests servers and batch runs logged (canary answers included, shadow copies not),
     joined with the labels that arrived for them; the label column is named ``p.label``."""
     from modelport.monitoring.store import MonitorStore
-    from modelport.prediction_log_reader import read_prediction_log
+    from modelport.predlog.reader import read_prediction_log
 
     name = p.model.split("@")[0].split(":")[0]
     since = None
     if p.window:
-        from modelport.batch.jobs import parse_duration
-
-        since = datetime.now(UTC) - parse_duration(p.window)
+        since = datetime.now(UTC) - parse_duration(p.window, what="train.data.window")
     log = read_prediction_log(client.settings.home, name, since=since)
     if "role" in log:
         log = log[log["role"] != "shadow"]

@@ -21,9 +21,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+import modelport.audit as audit
 from modelport.model_version import ModelVersion
 from modelport.refs import ModelRef
-from modelport.retraining import audit
 from modelport.retraining.policy import Policy
 from modelport.traffic_routes import Route, active_routes, clear_routes, set_route
 
@@ -147,7 +147,7 @@ def _keep(client: Any, route: Route, champion: ModelVersion, why: str, live: Liv
 def compare(client: Any, p: Policy, route: Route, champion: ModelVersion) -> Live:
     """Champion and challenger on the labelled requests logged since the phase began."""
     from modelport.monitoring.store import MonitorStore
-    from modelport.prediction_log_reader import read_prediction_log
+    from modelport.predlog.reader import read_prediction_log
 
     log = read_prediction_log(client.settings.home, route.model, since=route.started_at)
     labels = MonitorStore(client.meta.engine, client.settings.home).labels(route.model)

@@ -39,8 +39,9 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from modelport.durations import parse_duration
 from modelport.errors import InvalidInput
-from modelport.files import read_yaml_mapping
+from modelport.files import read_yaml_mapping, resolve_path
 from modelport.refs import ModelRef
 
 METRICS_HIGHER = ("roc_auc", "accuracy", "precision", "recall", "f1", "r2")
@@ -113,20 +114,18 @@ class Policy:
 
     @property
     def phase(self) -> timedelta:
-        from modelport.batch.jobs import parse_duration
-
-        return parse_duration(self.promote_duration)
+        return parse_duration(self.promote_duration, what="promote.duration")
 
     @property
     def phase_limit(self) -> timedelta:
-        from modelport.batch.jobs import parse_duration
-
-        return parse_duration(self.max_duration) if self.max_duration else 3 * self.phase
+        return (
+            parse_duration(self.max_duration, what="promote.max_duration")
+            if self.max_duration
+            else 3 * self.phase
+        )
 
 
 def load_policy(path: str | Path) -> Policy:
-    from modelport.batch.jobs import resolve_path
-
     p = Path(path)
     data = read_yaml_mapping(p, "Policy file", "model, alias, train, trigger ...")
     data = dict(data)

@@ -12,13 +12,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from modelport import lazy_attribute
 from modelport.errors import InvalidInput
+from modelport.lazy import lazy_attribute
 from modelport.serving.background import HTTP_PROTOCOL
 
 if TYPE_CHECKING:
+    from modelport.predictor import Prediction
     from modelport.serving.app import app_from_env, create_app
-    from modelport.serving.manager import ModelManager, Prediction
+    from modelport.serving.manager import ModelManager
     from modelport.serving.settings import Canary, ModelPolicy, ServeConfig, Shadow
 
 # Imported on first use (PEP 562), so that a batch run, which needs only ``prediction_log``, does
@@ -27,7 +28,7 @@ _LAZY = {
     "app_from_env": "modelport.serving.app",
     "create_app": "modelport.serving.app",
     "ModelManager": "modelport.serving.manager",
-    "Prediction": "modelport.serving.manager",
+    "Prediction": "modelport.predictor",
     "Canary": "modelport.serving.settings",
     "ModelPolicy": "modelport.serving.settings",
     "ServeConfig": "modelport.serving.settings",

@@ -27,13 +27,13 @@ from modelport.client import Client
 from modelport.config import Settings
 from modelport.errors import ModelportError
 from modelport.model_version import ModelVersion
-from modelport.prediction_log_reader import log_root
+from modelport.predlog.reader import log_root
+from modelport.predlog.writer import PredictionLogger
 from modelport.serving import asgi, docs
 from modelport.serving.asgi import ModelportApp
 from modelport.serving.codecs import by_name, mlflow, v2
 from modelport.serving.manager import ModelManager
 from modelport.serving.metrics import Metrics
-from modelport.serving.prediction_log import PredictionLogger
 from modelport.serving.routes import RouteFollower
 from modelport.serving.service import Service, error_answer
 from modelport.serving.settings import ServeConfig

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from modelport.errors import ModelportError
-from modelport.predictor import Predictor
+from modelport.predictor import Prediction, Predictor
 from modelport.schema import Batch, Signature
 from modelport.serving.errors import PredictionFailed
-from modelport.serving.manager import Prediction
 from modelport.serving.metrics import Metrics
 
 if TYPE_CHECKING:

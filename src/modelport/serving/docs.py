@@ -15,9 +15,9 @@ from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from modelport import __version__
 from modelport.model_version import ModelVersion
 from modelport.serving.schemas import components, ref
+from modelport.version import __version__
 
 _JSON = "application/json"
 

@@ -18,9 +18,8 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from modelport.errors import Overloaded
-from modelport.predictor import Predictor
+from modelport.predictor import Prediction, Predictor
 from modelport.serving.calls import Decode, execute, execute_one, timed_execute
-from modelport.serving.manager import Prediction
 from modelport.serving.metrics import Metrics
 from modelport.serving.settings import ModelPolicy
 

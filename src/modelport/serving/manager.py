@@ -10,35 +10,16 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
 
 from modelport.errors import ModelNotFound
 from modelport.model_version import ModelVersion
 from modelport.predictor import Predictor
 from modelport.refs import ModelRef
 from modelport.registry import Registry
-from modelport.schema import Batch
 
 log = logging.getLogger(__name__)
 # A load's footprint is the process's RSS growth; the allocator may reuse freed pages, so count at least this.
 _MIN_FOOTPRINT = 64 * 1024
-
-
-@dataclass(frozen=True)
-class Prediction:
-    """What one predict call produced, and which version produced it."""
-
-    model_version: ModelVersion
-    predictions: np.ndarray
-    probabilities: np.ndarray | None
-    classes: list[Any] | None
-    rows: int
-    batch: Batch | None = None  # the validated inputs (for the prediction log)
-    runtime: str = "native"
-    role: str = "primary"  # primary, canary or shadow: which traffic policy chose this version
 
 
 class ModelManager:

@@ -34,13 +34,13 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 
 from modelport.errors import ModelNotFound, ModelportError, Overloaded, SchemaMismatch
-from modelport.predictor import Predictor
+from modelport.predictor import Prediction, Predictor
+from modelport.predlog.writer import PredictionLogger
 from modelport.refs import ModelRef
 from modelport.serving.codecs import Answer, Codec, Incoming, Parsed
 from modelport.serving.lanes import Lane, LoopLag, Reply
-from modelport.serving.manager import ModelManager, Prediction
+from modelport.serving.manager import ModelManager
 from modelport.serving.metrics import Metrics
-from modelport.serving.prediction_log import PredictionLogger
 from modelport.serving.settings import ModelPolicy, ServeConfig
 from modelport.serving.wire import client_request_id, new_request_id, safe_message
 

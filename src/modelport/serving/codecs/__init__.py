@@ -17,7 +17,7 @@ from modelport.refs import ModelRef
 from modelport.schema import Signature
 
 if TYPE_CHECKING:
-    from modelport.serving.manager import Prediction
+    from modelport.predictor import Prediction
 
 # status, headers (lower-case names), body: one answer, ready for any transport
 Answer = tuple[int, list[tuple[bytes, bytes]], bytes]

@@ -17,16 +17,16 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from modelport import __version__
 from modelport.errors import InvalidInput
 from modelport.refs import ModelRef
 from modelport.schema import Signature
 from modelport.serving.codecs import Answer, Codec, Incoming, Parsed, json_answer, tabular
 from modelport.serving.errors import UnsupportedMediaType
 from modelport.serving.wire import jsonable, parse_json
+from modelport.version import __version__
 
 if TYPE_CHECKING:
-    from modelport.serving.manager import Prediction
+    from modelport.predictor import Prediction
 
 PROTOCOL = "mlflow"
 INPUT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")

@@ -18,7 +18,7 @@ from modelport.serving.codecs import Answer, Codec, Incoming, Parsed, json_answe
 from modelport.serving.wire import classes_list, jsonable, parse_json
 
 if TYPE_CHECKING:
-    from modelport.serving.manager import Prediction
+    from modelport.predictor import Prediction
 
 PROTOCOL = "native"
 

@@ -25,15 +25,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from modelport import __version__
 from modelport.errors import InvalidInput, SchemaMismatch
 from modelport.refs import ModelRef
 from modelport.schema import Signature
 from modelport.serving.codecs import Answer, Codec, Incoming, Parsed, json_answer, tabular
 from modelport.serving.wire import json_response, parse_json
+from modelport.version import __version__
 
 if TYPE_CHECKING:
-    from modelport.serving.manager import Prediction
+    from modelport.predictor import Prediction
 
 PROTOCOL = "v2"
 DATATYPES = {

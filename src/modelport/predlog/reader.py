@@ -1,8 +1,7 @@
-"""Read the prediction log the server writes (see :mod:`modelport.serving.prediction_log`).
+"""Read the prediction log that serving and batch write (see :mod:`modelport.predlog.writer`).
 
-Files live under ``<MODELPORT_HOME>/prediction_logs/<model>/date=YYYY-MM-DD/<uuid>.parquet``.
-(Not ``modelport/prediction_log.py``: importing that submodule would replace the public function
-``modelport.prediction_log`` with the module on the package.) Needs only pandas and pyarrow.
+Files live under ``<MODELPORT_HOME>/prediction_logs/<model>/date=YYYY-MM-DD/<uuid>.parquet``
+(:mod:`modelport.predlog.columns`). Needs only pandas and pyarrow.
 """
 
 from __future__ import annotations
@@ -11,11 +10,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-FOLDER = "prediction_logs"
+from modelport.predlog.columns import log_root
 
-
-def log_root(home: Path | str) -> Path:
-    return Path(home) / FOLDER
+__all__ = ["log_root", "read_prediction_log"]
 
 
 def read_prediction_log(

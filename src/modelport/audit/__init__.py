@@ -1,5 +1,9 @@
-"""The retraining audit trail (``mp_retrain_events``): every check, run, decision, shadow or
-canary phase, promotion, rollback and failure, with its time and reasons."""
+"""The audit trail (``mp_retrain_events``): every retraining check, run, decision, shadow or canary
+phase, promotion, rollback and failure, with its time and reasons.
+
+A shared lower part: retraining writes it (:func:`record`), monitoring's timeline and retraining's
+history read it (:func:`events`); neither imports the other for it.
+"""
 
 from __future__ import annotations
 

@@ -14,10 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from modelport.serving.manager import Prediction
-
-INPUT_PREFIX = "in_"
-PROBA_PREFIX = "proba_"
+from modelport.predictor import Prediction
+from modelport.predlog.columns import INPUT_PREFIX, PROBA_PREFIX
 
 
 def _buffer(capacity: int, dtype: np.dtype[Any]) -> np.ndarray:

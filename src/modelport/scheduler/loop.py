@@ -1,7 +1,7 @@
 """Run job files on their cron schedules (``modelport scheduler``).
 
 A *job file* is any ``*.yaml`` / ``*.yml`` file in the jobs folder with a ``name`` and a ``schedule``
-(a cron expression, see :mod:`modelport.batch.cron`); files without ``schedule`` are ignored. Its
+(a cron expression, see :mod:`modelport.scheduler.cron`); files without ``schedule`` are ignored. Its
 ``kind`` picks the command: ``batch`` (the default) runs ``modelport batch run FILE``, ``monitor``
 runs ``modelport monitor run FILE``, ``retrain`` runs ``modelport retrain run FILE``. An optional
 ``timezone`` (e.g. ``Europe/Paris``) sets the zone the schedule is read in; the default is UTC.
@@ -19,7 +19,7 @@ are merged into one run. Every run and every skip is logged and appended as one 
 
 Example::
 
-    from modelport.batch.scheduler import Scheduler
+    from modelport.scheduler import Scheduler
     Scheduler(Path("jobs")).run_forever()   # until SIGTERM / Ctrl-C
 """
 
@@ -42,8 +42,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modelport.batch.scheduled import KINDS, Job, parse_job
 from modelport.errors import InvalidInput, ModelportError
+from modelport.scheduler.job_files import KINDS, Job, parse_job
 
 log = logging.getLogger("modelport.scheduler")  # job files and the scheduler itself
 run_log = logging.getLogger("modelport.scheduler.runs")  # each run: started, finished, skipped

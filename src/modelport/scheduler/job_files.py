@@ -1,9 +1,16 @@
 """Scheduled job files: which files in a jobs folder are scheduled jobs, of which kind, on which
-schedule (see :mod:`modelport.batch.scheduler`)."""
+schedule (see :mod:`modelport.scheduler.loop`).
+
+A job *kind* is the ``modelport`` command that runs its file: ``kind: monitor`` runs
+``modelport monitor run FILE``. The scheduler starts every run as a subprocess of that command, so
+it imports nothing of batch, monitoring or retraining: it sits below them. A new kind of job is a
+new CLI command plus one :func:`register_kind` call (or one entry in :data:`KINDS`).
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, tzinfo
 from pathlib import Path
@@ -12,14 +19,22 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 
-from modelport.batch.cron import CronSchedule
 from modelport.errors import InvalidInput
+from modelport.scheduler.cron import CronSchedule
 
+# kind -> the modelport subcommand that runs a job file of that kind
 KINDS: dict[str, tuple[str, ...]] = {
     "batch": ("batch", "run"),
     "monitor": ("monitor", "run"),
     "retrain": ("retrain", "run"),
 }
+
+
+def register_kind(kind: str, command: Sequence[str]) -> None:
+    """Let job files say ``kind: KIND``: each run is ``modelport *command* FILE``."""
+    if not kind or not command or not all(isinstance(part, str) and part for part in command):
+        raise InvalidInput(f"A job kind needs a name and a modelport command; got {kind!r}: {command!r}.")
+    KINDS[kind] = tuple(command)
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,13 @@
-"""Prediction logging for monitoring: every served prediction, written to Parquet off the request path.
+"""Prediction logging for monitoring: served predictions (and a sample of batch-scored ones), written
+to Parquet off the request path.
 
 The request path only enqueues (never blocks, never raises): when the bounded queue is full the
 request's rows are dropped and counted. A daemon writer thread flushes every ``flush_rows`` rows or
 ``flush_seconds`` seconds to ``<root>/<model>/date=YYYY-MM-DD/<uuid>.parquet`` (written to a
 hidden temporary name, then renamed), and once more on :meth:`PredictionLogger.close`.
 
-Columns, one row per input row (read them back with ``mp.prediction_log(name)``):
-
-``request_id, timestamp`` (UTC), ``model, version, runtime, protocol, role`` (``primary``, ``canary``
-or ``shadow``: a shadow's row shares its request's id), ``latency_ms`` (of the whole request; 0 for
-shadows), ``in_<column>`` for each input column (``in_tensor`` for a tensor model, the row
-flattened), ``prediction``, and ``proba_<class>`` per class for classifiers.
+The columns, one row per input row, are listed in :mod:`modelport.predlog.columns`; read them back
+with ``mp.prediction_log(name)`` (:func:`modelport.predlog.reader.read_prediction_log`).
 """
 
 from __future__ import annotations
@@ -31,8 +28,9 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from modelport.parquet_encoding import dictionary_columns
-from modelport.serving.log_rows import INPUT_PREFIX, PROBA_PREFIX, Rows, constant_columns
-from modelport.serving.manager import Prediction
+from modelport.predictor import Prediction
+from modelport.predlog.columns import INPUT_PREFIX, PROBA_PREFIX
+from modelport.predlog.rows import Rows, constant_columns
 
 log = logging.getLogger(__name__)
 __all__ = ["INPUT_PREFIX", "PROBA_PREFIX", "PredictionLogger"]
