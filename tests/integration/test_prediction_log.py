@@ -139,17 +139,17 @@ def test_one_row_requests_are_logged_like_any_other(credit: dict[str, Any], tmp_
     import pyarrow.dataset as ds
 
     from modelport.predlog.writer import PredictionLogger
-    from modelport.serving.lanes import _execute_one
+    from modelport.serving.calls import execute_one
 
     X = credit["X"].copy()
     X.loc[X.index[1], "home"] = None  # a missing text value
     X.loc[X.index[2], "income"] = np.nan  # a missing number
     predictor = mp.load("credit:1")
     logger = PredictionLogger(tmp_path / "logs", flush_rows=4, flush_seconds=0.3)
-    one_row = [_execute_one(predictor, X.iloc[[i]], None, None) for i in range(len(X))]
+    one_row = [execute_one(predictor, X.iloc[[i]], None, None) for i in range(len(X))]
     for i, result in enumerate(one_row):
         logger.log(result, f"one-{i}", "native", 0.001)
-    logger.log(_execute_one(predictor, X, None, None), "many", "mlflow", 0.002)
+    logger.log(execute_one(predictor, X, None, None), "many", "mlflow", 0.002)
     import time
 
     deadline = time.monotonic() + 20  # the last, partly filled buffer is written once flush_seconds old
