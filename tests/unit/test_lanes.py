@@ -236,3 +236,29 @@ async def _with_lifespan(app: Any, scenario: Any) -> Any:
         await messages.put({"type": "lifespan.shutdown"})
         await asyncio.wait_for(stop.wait(), 60)
         await task
+
+
+def test_the_loops_lateness_is_how_overdue_its_tick_is_now_not_an_average() -> None:
+    """A long turn makes the requests handled late in it see the delay; once the loop has caught up,
+    the next requests see none (a decaying average would shed them too)."""
+    import time
+
+    from modelport.serving.lanes import LoopLag
+
+    async def scenario() -> tuple[float, float]:
+        lag = LoopLag(every=0.01)
+        lag.ensure_started()
+        await asyncio.sleep(0)
+        time.sleep(0.05)  # a long turn of the loop: the tick is overdue by ~40 ms now
+        during = lag.current()
+        for _ in range(100):  # let the tick run (a few turns), then look again
+            await asyncio.sleep(0.001)
+            if lag.seconds > 0:
+                break
+        after = lag.current()
+        lag.stop()
+        return during, after
+
+    during, after = asyncio.run(scenario())
+    assert during >= 0.035
+    assert after < during

@@ -11,18 +11,20 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from modelport.monitoring.arrays import (
+    as_float,
+    column_array,
+    encode_labels,
+    positive_index,
+    proba_2d,
+    ratio,
+    resolve_classes,
+)
 from modelport.monitoring.performance import (
     CBPE_METRICS,
     CLASSIFIER,
     Calibrator,
     FloatArray,
-    _column,
-    _encode,
-    _float,
-    _positive_index,
-    _proba_2d,
-    _ratio,
-    _resolve_classes,
     null_mask,
 )
 from modelport.monitoring.results import Performance
@@ -134,8 +136,8 @@ def fit_calibrator(
     column, then rows are renormalised to sum to one. Rows with a missing label or probability are
     ignored.
     """
-    labels = _column(ref_labels, "ref_labels")
-    p = _float(np.asarray(ref_proba)).astype(np.float64)
+    labels = column_array(ref_labels, "ref_labels")
+    p = as_float(np.asarray(ref_proba)).astype(np.float64)
     if p.ndim == 2 and p.shape[1] == 1:
         p = p[:, 0]
     if p.shape[0] != len(labels):
@@ -145,7 +147,7 @@ def fit_calibrator(
     labels, p = labels[keep], p[keep]
     k = 2 if p.ndim == 1 else p.shape[1]
     if classes is not None:
-        cls = _resolve_classes(classes)
+        cls = resolve_classes(classes)
     else:
         cls = np.unique(labels) if len(labels) else np.asarray([])
         if p.ndim == 1 and len(cls) <= 2 and set(cls.tolist()) <= {0, 1}:
@@ -156,7 +158,7 @@ def fit_calibrator(
         raise ValueError(f"{len(cls)} classes for probabilities with {k} columns")
     if len(labels) == 0:
         raise ValueError("no labelled reference rows to calibrate on")
-    t = _encode(labels, cls)
+    t = encode_labels(labels, cls)
     if k == 2:
         col = p if p.ndim == 1 else p[:, 1]
         return IsotonicCalibrator(cls, [None, isotonic_regression(col, t == 1)])
@@ -235,20 +237,20 @@ def cbpe(
     unknown = [m for m in wanted if m not in CBPE_METRICS]
     if unknown:
         raise ValueError(f"CBPE cannot estimate {unknown}; it estimates {list(CBPE_METRICS)}")
-    cls = _resolve_classes(classes)
+    cls = resolve_classes(classes)
     k = len(cls)
     if k < 2:
         raise ValueError("CBPE needs at least two classes")
     raw_in = np.asarray(proba)
-    raw = _proba_2d(raw_in, raw_in.shape[0], k).astype(np.float64)
+    raw = proba_2d(raw_in, raw_in.shape[0], k).astype(np.float64)
     keep = np.asarray(~np.isnan(raw).any(axis=1), dtype=bool)
     pred_idx: NDArray[np.intp] | None = None
     if y_pred is not None:
-        yp = _column(y_pred, "y_pred")
+        yp = column_array(y_pred, "y_pred")
         if len(yp) != len(keep):
             raise ValueError(f"y_pred has {len(yp)} rows, proba {len(keep)}")
         keep &= ~null_mask(yp)
-        pred_idx = _encode(yp[keep], cls)
+        pred_idx = encode_labels(yp[keep], cls)
     raw = raw[keep]
     n = raw.shape[0]
     if n == 0:
@@ -260,15 +262,15 @@ def cbpe(
 
     out: dict[str, float] = {}
     if k == 2:
-        pos = _positive_index(cls, positive)
+        pos = positive_index(cls, positive)
         pred = raw[:, pos] >= threshold if pred_idx is None else pred_idx == pos
         c = cal[:, pos]
         tp, fp, fn, tn = _expected_counts(pred, c)
         values = {
             "accuracy": (tp + tn) / n,
-            "precision": _ratio(tp, tp + fp),
-            "recall": _ratio(tp, tp + fn),
-            "f1": _ratio(2 * tp, 2 * tp + fp + fn),
+            "precision": ratio(tp, tp + fp),
+            "recall": ratio(tp, tp + fn),
+            "f1": ratio(2 * tp, 2 * tp + fp + fn),
         }
         auc = _expected_auc(raw[:, pos], c) if "roc_auc" in wanted else None
     else:
@@ -280,9 +282,9 @@ def cbpe(
         prec, rec, f1s = [], [], []
         for j in range(k):
             tp, fp, fn, _ = _expected_counts(pred_idx == j, cal[:, j])
-            prec.append(_ratio(tp, tp + fp))
-            rec.append(_ratio(tp, tp + fn))
-            f1s.append(_ratio(2 * tp, 2 * tp + fp + fn))
+            prec.append(ratio(tp, tp + fp))
+            rec.append(ratio(tp, tp + fn))
+            f1s.append(ratio(2 * tp, 2 * tp + fp + fn))
         values = {
             "accuracy": accuracy,
             "precision": float(np.mean(prec)),

@@ -19,12 +19,20 @@ report should show.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from modelport.monitoring.arrays import (
+    column_array,
+    encode_labels,
+    positive_index,
+    proba_2d,
+    ratio,
+    resolve_classes,
+)
 from modelport.monitoring.results import Performance
 
 CLASSIFIER = "classifier"
@@ -76,96 +84,6 @@ def null_mask(values: ArrayLike) -> NDArray[np.bool_]:
     if arr.dtype.kind == "O":
         return np.fromiter((_is_null(v) for v in arr.ravel()), dtype=bool, count=arr.size).reshape(arr.shape)
     return np.zeros(arr.shape, dtype=bool)
-
-
-def _column(values: ArrayLike, name: str) -> NDArray[Any]:
-    arr = np.asarray(values)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {arr.shape}")
-    return arr
-
-
-def _float(values: NDArray[Any]) -> NDArray[np.floating[Any]]:
-    """Probabilities keep a floating dtype (its eps is what log loss clips with); others -> float64."""
-    if values.dtype.kind == "f":
-        return values
-    return values.astype(np.float64)
-
-
-def _encode(values: NDArray[Any], classes: NDArray[Any]) -> NDArray[np.intp]:
-    """Index of each value in ``classes``; -1 for a value that is not one of them."""
-    k = len(classes)
-    if k == 0 or len(values) == 0:
-        return np.full(len(values), -1, dtype=np.intp)
-    try:
-        order = np.argsort(classes, kind="stable")
-        ordered = classes[order]
-        pos = np.clip(np.searchsorted(ordered, values), 0, k - 1)
-        hit = np.asarray(ordered[pos] == values, dtype=bool)
-        if hit.shape != values.shape:
-            raise TypeError("elementwise comparison failed")
-        return np.where(hit, order[pos], -1).astype(np.intp)
-    except (TypeError, ValueError):  # mixed / incomparable types: a dict lookup
-        lookup: dict[Any, int] = {}
-        for i, c in enumerate(classes.tolist()):
-            lookup.setdefault(c, i)
-        return np.fromiter((lookup.get(v, -1) for v in values.tolist()), dtype=np.intp, count=len(values))
-
-
-def _resolve_classes(classes: ArrayLike | None, *observed: NDArray[Any]) -> NDArray[Any]:
-    if classes is not None:
-        if isinstance(classes, np.ndarray):
-            out = classes
-        else:
-            items = list(cast(Iterable[Any], classes))
-            out = np.asarray(items)
-            if out.dtype.kind == "U" and not all(isinstance(c, str) for c in items):
-                out = np.asarray(items, dtype=object)  # mixed types: numpy would turn 1 into "1"
-        if out.ndim != 1:
-            raise ValueError("classes must be a flat sequence")
-        return out
-    present = [o for o in observed if len(o)]
-    if not present:
-        return np.asarray([])
-    return np.unique(np.concatenate(present))
-
-
-def _proba_2d(proba: ArrayLike, n_rows: int, n_classes: int) -> NDArray[np.floating[Any]]:
-    """Predicted probabilities as (n_rows, n_classes); a 1-D array is P(classes[1]) of a binary model."""
-    p = _float(np.asarray(proba))
-    if p.ndim == 2 and p.shape[1] == 1:
-        p = p[:, 0]
-    if p.ndim == 1:
-        if n_classes > 2:
-            raise ValueError(f"a 1-D proba needs a binary model; there are {n_classes} classes")
-        p = np.stack([1 - p, p], axis=1)
-    if p.ndim != 2 or p.shape[0] != n_rows:
-        raise ValueError(f"proba must have {n_rows} rows, got shape {p.shape}")
-    if p.shape[1] != n_classes:
-        raise ValueError(
-            f"proba has {p.shape[1]} columns but there are {n_classes} classes (pass the model's classes)"
-        )
-    return p
-
-
-def _ratio(num: float, den: float) -> float:
-    """num/den, 0.0 when den is 0 (scikit-learn's zero_division default: warn, then 0)."""
-    return float(num / den) if den else 0.0
-
-
-def _positive_index(classes: NDArray[Any], positive: Any) -> int:
-    if positive is None:
-        return 1 if len(classes) >= 2 else 0
-    idx = _encode(np.asarray([positive]), classes)[0]
-    if idx < 0:
-        raise ValueError(f"positive class {positive!r} is not one of the classes {classes.tolist()}")
-    return int(idx)
-
-
-# --------------------------------------------------------------------------------------------------
-# ROC AUC
 
 
 def _average_ranks(x: NDArray[Any]) -> FloatArray:
@@ -234,17 +152,17 @@ def classification_metrics(
     positives for precision and recall (as scikit-learn with ``labels=classes``); having no
     probability, their rows are left out of ``roc_auc`` and ``log_loss``.
     """
-    yt = _column(y_true, "y_true")
-    yp = _column(y_pred, "y_pred")
+    yt = column_array(y_true, "y_true")
+    yp = column_array(y_pred, "y_pred")
     if len(yt) != len(yp):
         raise ValueError(f"y_true has {len(yt)} rows, y_pred {len(yp)}")
     n = len(yt)
     if n == 0:
         return {}
-    cls = _resolve_classes(classes, yt, yp)
+    cls = resolve_classes(classes, yt, yp)
     k = len(cls)
-    t = _encode(yt, cls)
-    p = _encode(yp, cls)
+    t = encode_labels(yt, cls)
+    p = encode_labels(yp, cls)
 
     out: dict[str, float] = {"accuracy": float(np.mean(np.asarray(yt == yp, dtype=bool)))}
 
@@ -254,12 +172,12 @@ def classification_metrics(
     true_count = np.bincount(t[known_t], minlength=k).astype(np.float64)
     fp = pred_count - tp
     fn = true_count - tp
-    precision = [_ratio(tp[i], tp[i] + fp[i]) for i in range(k)]
-    recall = [_ratio(tp[i], tp[i] + fn[i]) for i in range(k)]
-    f1 = [_ratio(2 * tp[i], 2 * tp[i] + fp[i] + fn[i]) for i in range(k)]
+    precision = [ratio(tp[i], tp[i] + fp[i]) for i in range(k)]
+    recall = [ratio(tp[i], tp[i] + fn[i]) for i in range(k)]
+    f1 = [ratio(2 * tp[i], 2 * tp[i] + fp[i] + fn[i]) for i in range(k)]
     binary = k <= 2
     if binary:
-        pos = _positive_index(cls, positive)
+        pos = positive_index(cls, positive)
         if k:
             out["precision"], out["recall"], out["f1"] = precision[pos], recall[pos], f1[pos]
         else:
@@ -270,7 +188,7 @@ def classification_metrics(
         out["f1"] = float(np.mean(f1))
 
     if proba is not None and k >= 2:  # with fewer classes known, proba's columns cannot be mapped
-        pr = _proba_2d(proba, n, k)
+        pr = proba_2d(proba, n, k)
         rows = np.flatnonzero(known_t)
         tr = t[rows]
         if binary:
@@ -292,8 +210,8 @@ def regression_metrics(y_true: ArrayLike, y_pred: ArrayLike) -> dict[str, float]
     """``mae``, ``rmse`` and ``r2`` (coefficient of determination, scikit-learn's ``r2_score`` with
     ``force_finite=True``: 1.0 for a perfect prediction of a constant target, 0.0 for an imperfect
     one). ``r2`` is left out on fewer than two rows (scikit-learn: NaN); an empty input gives {}."""
-    yt = _column(y_true, "y_true").astype(np.float64)
-    yp = _column(y_pred, "y_pred").astype(np.float64)
+    yt = column_array(y_true, "y_true").astype(np.float64)
+    yp = column_array(y_pred, "y_pred").astype(np.float64)
     if len(yt) != len(yp):
         raise ValueError(f"y_true has {len(yt)} rows, y_pred {len(yp)}")
     if len(yt) == 0:
@@ -332,8 +250,8 @@ def performance(
     kind = _TASKS.get(task.lower())
     if kind is None:
         raise ValueError(f"task must be 'classifier' or 'regressor', got {task!r}")
-    yt = _column(y_true, "y_true")
-    yp = _column(y_pred, "y_pred")
+    yt = column_array(y_true, "y_true")
+    yp = column_array(y_pred, "y_pred")
     if len(yt) != len(yp):
         raise ValueError(f"y_true has {len(yt)} rows, y_pred {len(yp)}")
     keep = ~null_mask(yt)

@@ -110,7 +110,7 @@ def column_arrays(data: Any, names: Sequence[str]) -> tuple[dict[str, np.ndarray
         for n in names:
             if n in data:
                 v = data[n]
-                out[n] = _object_array([v]) if scalar else _sequence_array(v)
+                out[n] = object_array([v]) if scalar else _sequence_array(v)
         lengths = {len(v) for v in out.values()}
         if len(lengths) > 1:
             raise SchemaMismatch(f"Columns have different lengths: {sorted(lengths)}.")
@@ -122,7 +122,7 @@ def column_arrays(data: Any, names: Sequence[str]) -> tuple[dict[str, np.ndarray
         seen: set[str] = set()
         for r in data:
             seen.update(r.keys())
-        out = {n: _object_array([r.get(n) for r in data]) for n in names if n in seen}
+        out = {n: object_array([r.get(n) for r in data]) for n in names if n in seen}
         return out, sorted(str(k) for k in seen if k not in set(names)), len(data)
     return column_arrays(to_pandas_frame(data), names)
 
@@ -140,10 +140,10 @@ def _sequence_array(v: Any) -> np.ndarray:
         return v
     if hasattr(v, "to_numpy"):
         return np.asarray(v.to_numpy())
-    return _object_array(list(v))
+    return object_array(list(v))
 
 
-def _object_array(values: list[Any]) -> np.ndarray:
+def object_array(values: list[Any]) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     out[:] = values
     return out

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import ExtraColumnsWarning, SchemaMismatch
-from modelport.schema.frames import _object_array, column_arrays, kind_of
+from modelport.schema.frames import column_arrays, kind_of, object_array
 from modelport.schema.signature import NUMERIC_TYPES, ColumnSpec, Signature, TensorSpec
 
 
@@ -226,7 +226,7 @@ def _prepare_plain(values: list[list[Any]], signature: Signature) -> Batch:
         arr = _plain_column(col, spec)
         if arr is None:
             try:
-                arr = coerce_column(_object_array(col), spec)
+                arr = coerce_column(object_array(col), spec)
             except _ColumnError as exc:
                 problems.append({"column": spec.name, "expected": spec.type, "error": str(exc)})
                 continue
@@ -243,9 +243,9 @@ def _plain_column(values: list[Any], spec: ColumnSpec) -> np.ndarray | None:
     kinds = set(map(type, values))  # one C loop, not a Python one per value
     if t in ("string", "category"):
         if kinds == _STR:
-            return _object_array(values)
+            return object_array(values)
         if kinds <= _STR_OR_NONE:  # missing text is NaN, as coerce_column makes it
-            return _object_array([np.nan if v is None else v for v in values])
+            return object_array([np.nan if v is None else v for v in values])
         return None
     if t == "datetime":
         return None
