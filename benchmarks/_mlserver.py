@@ -4,7 +4,10 @@ requirements-mlserver.txt) and one model folder per served estimator.
 Each folder holds ``settings.json`` (server: ``parallel_workers: 0``, the fastest configuration
 found on these 2-core boxes in shared/NOTES.md, so inference runs in the server's own process; debug
 off: no per-request log line) and ``model-settings.json`` (the scikit-learn runtime,
-``mlserver_sklearn.SKLearnModel``, loading ``model.joblib``); ``mlserver start FOLDER`` serves it.
+``mlserver_sklearn.SKLearnModel``, loading ``model.joblib``); ``mlserver start FOLDER`` serves it,
+with ``OMP_NUM_THREADS=1`` (``MLSERVER_ENV``): with scikit-learn's default OpenMP team per
+HistGradientBoosting call it fell to a few requests per second, and to none in some 1-second
+lines, on a busy 2-core box, where one thread held ~40-80.
 Requests are v2 REST with one input per column and ``"parameters": {"content_type": "pd"}``, so the
 runtime hands the estimator the DataFrame it was fitted on, and ask for ``predict_proba`` alone
 (one estimator call per request; asking for ``predict`` too would make it two).
@@ -24,6 +27,8 @@ from _serving_procs import free_port
 HERE = Path(__file__).resolve().parent
 MLSERVER_VENV = HERE / ".venv-mlserver"
 MLSERVER_REQS = HERE / "requirements-mlserver.txt"
+MLSERVER_ENV = {"OMP_NUM_THREADS": "1"}
+MLSERVER_CONFIG = "parallel_workers 0, OMP=1"
 
 
 def mlserver_env() -> tuple[Path | None, str]:

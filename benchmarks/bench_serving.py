@@ -14,7 +14,7 @@ Peers run from their own virtual environments, never the project's: MLServer (``
 benchmarks/.venv-mlserver) and MLflow (benchmarks/.venv-mlflow), both created on first use from
 their requirements file (a stamp keyed by its hash keeps later runs from reinstalling).
 
-Environment: ``BENCH_QUICK=1`` (smoke run: 1 s per line, one MLflow configuration, no rematch),
+Environment: ``BENCH_QUICK=1`` (smoke run: 1 s per line, MLflow only in its best configuration, no rematch),
 ``BENCH_SECONDS`` (seconds per line, default 4; 1 when quick), ``BENCH_WARMUP_SECONDS`` (once per
 server and protocol, default 1), ``BENCH_WRK_THREADS`` (default 1), ``BENCH_SLA_MS`` (the overload
 runs' ``--sla-ms``, default 20), ``BENCH_REMATCH_ROUNDS`` (default 1), ``BENCH_MODELS``
@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _mlserver import mlserver_cmd, mlserver_env
+from _mlserver import MLSERVER_CONFIG, MLSERVER_ENV, mlserver_cmd, mlserver_env
 from _rematch import ROUNDS, rematch
 from _serving_models import MODELS, PROTOCOLS, build_models, mlflow_env, save_mlflow_models
 from _serving_procs import WRK_THREADS, bare_cmd, free_port, post, server, wrk
@@ -53,7 +53,7 @@ OVERLOAD_CONCURRENCY = (1, 16, 64, 256, 1024)
 SLA_MS = float(os.environ.get("BENCH_SLA_MS", "20"))
 RUNTIMES = ("native", "onnx")
 SELECTED = [m for m in os.environ.get("BENCH_MODELS", ",".join(MODELS)).split(",") if m in MODELS]
-MLFLOW_CONFIGS = ((1, {}),) if QUICK else ((1, {}), (2, {"OMP_NUM_THREADS": "1"}))
+MLFLOW_CONFIGS = ((2, {"OMP_NUM_THREADS": "1"}),) if QUICK else ((1, {}), (2, {"OMP_NUM_THREADS": "1"}))
 
 
 @dataclass
@@ -121,14 +121,14 @@ def sweep(system: str, config: str, model: str, protocol: str, target: Target) -
 
 
 HEADER = (
-    f"{'system':<9} {'config':<18} {'model':<6} {'protocol':<11} {'rows':>4} {'c':>4} {'req/s':>9} "
+    f"{'system':<9} {'config':<25} {'model':<6} {'protocol':<11} {'rows':>4} {'c':>4} {'req/s':>9} "
     f"{'p50 ms':>8} {'p99 ms':>8} {'non2xx':>7} {'sockerr':>7} {'timeout':>7}"
 )
 
 
 def _row(r: Result) -> str:
     return (
-        f"{r.system:<9} {r.config:<18} {r.model:<6} {r.protocol:<11} {r.rows:>4} {r.conc:>4} "
+        f"{r.system:<9} {r.config:<25} {r.model:<6} {r.protocol:<11} {r.rows:>4} {r.conc:>4} "
         f"{r.rps:>9,.0f} {r.p50_ms:>8.2f} {r.p99_ms:>8.2f} {r.non2xx:>7} {r.socket_errors:>7} "
         f"{r.timeouts:>7}"
     )
@@ -148,6 +148,11 @@ def best(
         and (config is None or r.config == config)
     ]
     return max(pool, key=lambda r: r.rps) if pool else None
+
+
+def _div(a: float, b: float) -> float:
+    """a / b; infinite where b is 0 (a peer that answered nothing in its line)."""
+    return a / b if b else float("inf")
 
 
 def _verdict(ok: bool) -> str:
@@ -221,14 +226,21 @@ def runtime_of(port: int, model: str) -> str:
         return "?"
 
 
-def run_modelport(models: dict[str, Any], logdir: Path, reference: dict[str, np.ndarray]) -> None:
+def run_modelport(
+    models: dict[str, Any], logdir: Path, reference: dict[str, np.ndarray], help_text: str
+) -> None:
+    has_runtime = "--runtime" in help_text
+    if not has_runtime:
+        NOTES.append("modelport serve has no --runtime: each model served once, with its default runtime")
     for model in SELECTED:
         for runtime in RUNTIMES:
             if runtime == "onnx" and models[model]["onnx"] is None:
                 NOTES.append(f"modelport {model} --runtime onnx: no ONNX twin ({models[model]['parity']})")
                 continue
+            if not has_runtime and runtime != ("onnx" if models[model]["onnx"] is not None else "native"):
+                continue
             port = free_port()
-            cmd = modelport_cmd([model], port, "--runtime", runtime)
+            cmd = modelport_cmd([model], port, *(["--runtime", runtime] if has_runtime else []))
             try:
                 with server(f"modelport-{model}-{runtime}", cmd, "/readyz", port, {}, logdir):
                     NOTES.append(
@@ -306,10 +318,10 @@ def run_mlserver(models: dict[str, Any], logdir: Path, reference: dict[str, np.n
         port = free_port()
         cmd = mlserver_cmd(mls_bin, tmp / "mlserver" / model, model, joblib_file, port)
         try:
-            with server(f"mlserver-{model}", cmd, "/v2/health/ready", port, {}, logdir):
+            with server(f"mlserver-{model}", cmd, "/v2/health/ready", port, MLSERVER_ENV, logdir):
                 target = Target(port, f"/v2/models/{model}/infer", models[model]["bodies"]["mlserver"])
                 NOTES.append(f"mlserver {model}: {check(target, reference, model)}")
-                sweep("mlserver", "parallel_workers 0", model, "v2-columns", target)
+                sweep("mlserver", MLSERVER_CONFIG, model, "v2-columns", target)
         except RuntimeError as exc:
             NOTES.append(f"mlserver {model}: failed: {str(exc)[:300]}")
 
@@ -335,6 +347,8 @@ def run_batching(models: dict[str, Any], logdir: Path, help_text: str) -> list[s
     if "--batching" not in help_text:
         return ["batching: not available in this build (modelport serve has no --batching)"]
     names: list[str] = [m for m in ("credit", "mlp") if m in SELECTED]
+    if not names:
+        return []
     for config, flags in (
         ("defaults", []),
         ("no merging", ["--no-coalesce"]),
@@ -353,12 +367,12 @@ def run_batching(models: dict[str, Any], logdir: Path, help_text: str) -> list[s
         default = best("modelport", model, "native", 64, "auto, defaults")
         if on is None or off is None or default is None:
             continue
-        ratio = on.rps / off.rps
+        ratio = _div(on.rps, off.rps)
         goal = 1.5 if model == "mlp" else 0.95
         lines.append(
             f"batching {model} c=64 1-row: {on.rps:,.0f} vs {off.rps:,.0f} req/s (no merging) = {ratio:.2f}× "
             f"(goal ≥ {goal}×) {_verdict(ratio >= goal)}; p99 {on.p99_ms:.1f} vs {off.p99_ms:.1f} ms; "
-            f"defaults (coalescing) {default.rps:,.0f} = {default.rps / off.rps:.2f}× no merging"
+            f"defaults (coalescing) {default.rps:,.0f} = {_div(default.rps, off.rps):.2f}× no merging"
         )
     return lines
 
@@ -425,8 +439,9 @@ def overload(models: dict[str, Any], logdir: Path, help_text: str) -> list[str]:
                 p99 = w["ok_p99_us"] / 1e3
                 passed = good >= 0.8 * ref[c] and w["timeout"] == 0
                 line = (
-                    f"  closed loop c={c:<4} {label:<13}: goodput {good:>7,.0f} req/s = {good / ref[c]:.2f}× "
-                    f"unloaded, p99 of 200s {p99:7.1f} ms, 503s {shed}, other non-200 {other}, "
+                    f"  closed loop c={c:<4} {label:<13}: goodput {good:>7,.0f} req/s "
+                    f"= {_div(good, ref[c]):.2f}× unloaded, p99 of 200s "
+                    f"{f'{p99:7.1f} ms' if ok else '      -   '}, 503s {shed}, other non-200 {other}, "
                     f"timeouts {w['timeout']}, socket errors {errors} {_verdict(passed)}"
                 )
                 print(line, flush=True)
@@ -476,7 +491,7 @@ def _open_loop(port: int, path: str, body: Path, rate: float, cap: float, label:
     passed = good >= 0.8 * cap and timeouts == 0
     out = [
         f"  open loop 2× capacity {label:<13}: offered {r['offered_rate']:,.0f} req/s (target {rate:,.0f}) "
-        f"for {seconds} s; goodput {good:,.0f} req/s = {good / cap:.2f}× capacity, p99 of 200s "
+        f"for {seconds} s; goodput {good:,.0f} req/s = {_div(good, cap):.2f}× capacity, p99 of 200s "
         f"{'-' if ok_p99 is None else f'{ok_p99:.1f} ms'} (from scheduled send), statuses {r['codes']}, "
         f"timeouts {timeouts}, socket errors {errors}, unsent {r.get('unsent', 0)} {_verdict(passed)}"
     ]
@@ -503,7 +518,7 @@ def goal_lines() -> list[str]:
                         best("modelport", model, "native", c, runtime),
                     )
                     if m and n:
-                        ratio = m.rps / n.rps
+                        ratio = _div(m.rps, n.rps)
                         ok &= ratio >= 0.8
                         parts.append(f"c={c} {ratio:.2f}×")
                 lines.append(
@@ -524,7 +539,7 @@ def goal_lines() -> list[str]:
                     m = best("modelport", model, protocol, 16, runtime)
                     if m is None:
                         continue
-                    ratio, p99 = m.rps / p.rps, m.p99_ms / p.p99_ms
+                    ratio, p99 = _div(m.rps, p.rps), _div(m.p99_ms, p.p99_ms)
                     lines.append(
                         f"{protocol} ({runtime}) / {peer} ({p.config}), {model} c=16: req/s {ratio:,.1f}× "
                         f"(goal ≥ {goal}×) {_verdict(ratio >= goal)}; p99 {m.p99_ms:.2f} vs "
@@ -538,7 +553,7 @@ def goal_lines() -> list[str]:
         for c in (1, 16):
             m, b = best("modelport", model, "native", c, "onnx"), best("bare", model, "native", c)
             if m and b:
-                ratio = m.rps / b.rps
+                ratio = _div(m.rps, b.rps)
                 lines.append(
                     f"native (onnx, every default on) / bare starlette+onnxruntime, {model} c={c}: "
                     f"{m.rps:,.0f} / {b.rps:,.0f} req/s = {ratio:.2f}× (goal ≥ 1.0×) {_verdict(ratio >= 1.0)}"
@@ -549,7 +564,7 @@ def goal_lines() -> list[str]:
         )
         b = best("bare", model, "native", 16, rows=100)
         if m:
-            tail = f", bare {b.rps:,.0f} ({m.rps / b.rps:.2f}×)" if b else ""
+            tail = f", bare {b.rps:,.0f} ({_div(m.rps, b.rps):.2f}×)" if b else ""
             lines.append(f"{model} 100-row req/s at c=16: modelport ({m.config}) {m.rps:,.0f}{tail}")
     return lines
 
@@ -573,7 +588,7 @@ def summary_table() -> list[str]:
     for k in sorted(keys, key=lambda k: (MODELS.index(k[0]), order[k[1]], proto[k[2]], k[3], k[4])):
         r = keys[k]
         base = best("modelport", r.model, "native", r.conc, r.config if r.system == "modelport" else "onnx")
-        ratio = f"{r.rps / base.rps:.2f}" if base else "-"
+        ratio = f"{_div(r.rps, base.rps):.2f}" if base else "-"
         out.append(
             f"| {r.model} | {r.system} | {r.protocol} | {r.config} | {r.conc} | {r.rps:,.0f} | "
             f"{r.p50_ms:.2f} | {r.p99_ms:.2f} | {ratio} |"
@@ -612,20 +627,36 @@ def main() -> None:
     print(
         "\nmodelport: `modelport serve MODEL --workers 1 --runtime R`, every other setting its default; "
         "bare: _bare_onnx_app.py (Starlette + onnxruntime, 1 thread, no validation) under uvicorn "
-        "uvloop + httptools; mlserver: MLServer's scikit-learn runtime, parallel_workers 0; mlflow: "
+        "uvloop + httptools; mlserver: MLServer's scikit-learn runtime, parallel_workers 0, "
+        "OMP_NUM_THREADS=1; mlflow: "
         "`mlflow models serve --env-manager local` (2w: OMP_NUM_THREADS=1, its best in shared/NOTES.md)\n"
     )
     print(HEADER)
-    run_modelport(models, logdir, reference)
+    sections: list[str] = []
+
+    def took(name: str, since: float) -> float:
+        now = time.monotonic()
+        sections.append(f"{name} {now - since:.0f} s")
+        return now
+
+    t = took("models", t_start)
+    run_modelport(models, logdir, reference, help_text)
+    t = took("modelport matrix", t)
     run_bare(models, logdir, reference)
+    t = took("bare", t)
     run_mlserver(models, logdir, reference, tmp)
+    t = took("mlserver", t)
     run_mlflow(models, logdir, reference, tmp)
+    t = took("mlflow", t)
     if ROUNDS > 0:
         print(f"\nrematch: native (onnx) and bare alternating at c=1/16, {ROUNDS} round(s)")
     run_rematch(models, logdir)
+    t = took("rematch", t)
     print("\nbatching (both models on one server, runtime auto)")
     batching = run_batching(models, logdir, help_text)
+    t = took("batching", t)
     overload_lines = overload(models, logdir, help_text)
+    t = took("overload", t)
 
     print("\nNotes:")
     for line in NOTES:
@@ -637,7 +668,7 @@ def main() -> None:
     print("runtime; peers against the onnx runtime):\n")
     for line in summary_table():
         print(line)
-    print(f"\ntotal {time.monotonic() - t_start:.0f} s; server logs in {logdir}")
+    print(f"\ntotal {time.monotonic() - t_start:.0f} s ({', '.join(sections)}); server logs in {logdir}")
 
 
 if __name__ == "__main__":
