@@ -272,11 +272,14 @@ def run_bare(models: dict[str, Any], logdir: Path, reference: dict[str, np.ndarr
             continue
         port = free_port()
         cmd = bare_cmd(str(VENV_BIN / "python"), port, 1)
-        with server(f"bare-{model}", cmd, "/health", port, {"BARE_ONNX": str(onnx_file)}, logdir):
-            target = Target(port, "/predict", models[model]["bodies"]["bare"])
-            NOTES.append(f"bare {model}: {check(target, reference, model)}")
-            sweep("bare", "1w, ort 1 thread", model, "native", target)
-            measure("bare", "1w, ort 1 thread", model, "native", target, 100, 16)
+        try:
+            with server(f"bare-{model}", cmd, "/health", port, {"BARE_ONNX": str(onnx_file)}, logdir):
+                target = Target(port, "/predict", models[model]["bodies"]["bare"])
+                NOTES.append(f"bare {model}: {check(target, reference, model)}")
+                sweep("bare", "1w, ort 1 thread", model, "native", target)
+                measure("bare", "1w, ort 1 thread", model, "native", target, 100, 16)
+        except RuntimeError as exc:
+            NOTES.append(f"bare {model}: failed: {str(exc)[:300]}")
 
 
 def run_mlflow(models: dict[str, Any], logdir: Path, reference: dict[str, np.ndarray], tmp: Path) -> None:
