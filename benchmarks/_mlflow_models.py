@@ -1,9 +1,11 @@
 """Save the benchmark's models as MLflow models; run by benchmarks/.venv-mlflow's python.
 
-``python _mlflow_models.py OUT_DIR MLP_STATE`` writes ``OUT_DIR/credit`` (mlflow.sklearn: the same
-credit pipeline as bench_serving.py, trained here from the same data and seed so it unpickles with
-this environment's libraries) and, when ``MLP_STATE`` (a torch state_dict) exists,
-``OUT_DIR/mlp`` (mlflow.pytorch). Needs ``PYTHONPATH`` to hold the repository's ``src``.
+``python _mlflow_models.py OUT_DIR MLP_STATE [WIDE_JOBLIB]`` writes ``OUT_DIR/credit``
+(mlflow.sklearn: the same credit pipeline as bench_serving.py, trained here from the same data and
+seed so it unpickles with this environment's libraries), when ``WIDE_JOBLIB`` is given
+``OUT_DIR/wide`` (mlflow.sklearn: that very estimator, loaded with joblib; scikit-learn and numpy
+are pinned to the project's), and, when ``MLP_STATE`` (a torch state_dict) exists, ``OUT_DIR/mlp``
+(mlflow.pytorch). Needs ``PYTHONPATH`` to hold the repository's ``src``.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+TRUSTED = ["numpy.dtype", "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"]
+
 
 def main() -> None:
     out, mlp_state = Path(sys.argv[1]), Path(sys.argv[2])
+    wide = sys.argv[3] if len(sys.argv) > 3 else ""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -28,12 +33,22 @@ def main() -> None:
         signature=infer_signature(X.head(100), model.predict_proba(X.head(100))),
         pyfunc_predict_fn="predict_proba",
         # MLflow 3.17 saves with skops; these types are ours (see shared NOTES.md)
-        skops_trusted_types=[
-            "numpy.dtype",
-            "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
-        ],
+        skops_trusted_types=TRUSTED,
     )
     print(f"saved {out / 'credit'}", flush=True)
+    if wide:
+        import joblib
+
+        est = joblib.load(wide)
+        sample = _wide_sample()
+        mlflow.sklearn.save_model(
+            est,
+            str(out / "wide"),
+            signature=infer_signature(sample, est.predict_proba(sample)),
+            pyfunc_predict_fn="predict_proba",
+            skops_trusted_types=TRUSTED,
+        )
+        print(f"saved {out / 'wide'}", flush=True)
     if not mlp_state.exists():
         return
     import numpy as np
@@ -53,6 +68,14 @@ def main() -> None:
         input_example=x,
     )
     print(f"saved {out / 'mlp'}", flush=True)
+
+
+def _wide_sample() -> object:
+    import pandas as pd
+    from sklearn.datasets import load_breast_cancer
+
+    X = load_breast_cancer(as_frame=True).data.head(100)
+    return pd.DataFrame(X).rename(columns=lambda c: str(c).replace(" ", "_"))
 
 
 if __name__ == "__main__":

@@ -100,7 +100,11 @@ def post(port: int, path: str, body: bytes) -> tuple[int, Any]:
 # --- wrk -----------------------------------------------------------------------------------------
 
 
-def wrk(port: int, path: str, body: Path, conc: int, seconds: float) -> dict[str, Any]:
+def wrk(
+    port: int, path: str, body: Path, conc: int, seconds: float, count_status: bool = False
+) -> dict[str, Any]:
+    """One wrk run: POST ``body`` on ``conc`` connections for ``seconds``; its WRKJSON line.
+    ``count_status`` counts every status (``codes``) and estimates the 200s' own p99 (``ok_p99_us``)."""
     cmd = [
         "wrk",
         f"-t{max(1, min(WRK_THREADS, conc))}",
@@ -114,7 +118,7 @@ def wrk(port: int, path: str, body: Path, conc: int, seconds: float) -> dict[str
     ]
     out = subprocess.run(
         cmd,
-        env={**os.environ, "WRK_BODY_FILE": str(body)},
+        env={**os.environ, "WRK_BODY_FILE": str(body), "WRK_COUNT_STATUS": "1" if count_status else "0"},
         capture_output=True,
         text=True,
         timeout=seconds + 60,

@@ -2,12 +2,14 @@
 
 On a shared 2-core box requests/s swing by ±15% from run to run; the CPU time each server process
 spends per answered request is steadier, and says where a gap comes from. Each system serves the
-same ONNX model with 2 workers while wrk loads it; the output is one line per system:
+same ONNX model with 2 workers (``BENCH_WORKERS``) while wrk loads it; the output is one line per
+system:
 
     modelport  c=16: 12,021 req/s  p50 1.15 ms  p99 4.3 ms  server CPU 150 µs/request  wrk 17 µs
 
 ``cd benchmarks && ../.venv/bin/python bench_serving_cpu.py [CONCURRENCY ...]`` (default 1 16);
-``BENCH_MODEL`` (credit or mlp), ``BENCH_ROWS`` (1 or 100), ``BENCH_SECONDS`` (default 5),
+``BENCH_MODEL`` (credit, wide or mlp), ``BENCH_ROWS`` (1 or 100), ``BENCH_SECONDS`` (default 5),
+``BENCH_PROTOCOL`` (modelport's: native, v2-columns, v2-tensor or invocations; default native),
 ``BENCH_SYSTEMS`` (comma-separated, default all, in this order).
 ``modelport-nolog`` is modelport with ``--log-sample-rate 0``; ``modelport-nomerge`` with
 ``--no-coalesce``.
@@ -22,13 +24,15 @@ import tempfile
 import time
 from pathlib import Path
 
-from _serving_models import build_models
+from _serving_models import PROTOCOLS, build_models
 from _serving_procs import bare_cmd, free_port, server, wrk
 
 VENV_BIN = Path(sys.executable).parent
 MODEL = os.environ.get("BENCH_MODEL", "credit")
 ROWS = int(os.environ.get("BENCH_ROWS", "1"))
 SECONDS = int(os.environ.get("BENCH_SECONDS", "5"))
+WORKERS = int(os.environ.get("BENCH_WORKERS", "2"))
+PROTOCOL = os.environ.get("BENCH_PROTOCOL", "native")
 _TICK = os.sysconf("SC_CLK_TCK")
 VARIANTS = {
     "modelport": [],
@@ -55,9 +59,9 @@ def _process_tree(port: int) -> list[int]:
 def _command(system: str, port: int) -> tuple[list[str], str, str, dict[str, str]]:
     """(command, predict path, health path, environment) of one system."""
     if system in VARIANTS:
-        cmd = [str(VENV_BIN / "modelport"), "serve", MODEL, "--port", str(port), "--workers", "2"]
-        return [*cmd, *VARIANTS[system]], f"/models/{MODEL}/predict", "/readyz", {}
-    return bare_cmd(str(VENV_BIN / "python"), port, 2), "/predict", "/health", {}
+        cmd = [str(VENV_BIN / "modelport"), "serve", MODEL, "--port", str(port), "--workers", str(WORKERS)]
+        return [*cmd, *VARIANTS[system]], PROTOCOLS[PROTOCOL].format(name=MODEL), "/readyz", {}
+    return bare_cmd(str(VENV_BIN / "python"), port, WORKERS), "/predict", "/health", {}
 
 
 def main() -> None:
@@ -67,12 +71,16 @@ def main() -> None:
     logdir = tmp / "logs"
     logdir.mkdir()
     models = build_models(tmp)
-    body = models[MODEL]["bodies"]["native"][ROWS]
-    print(f"{MODEL}, {ROWS}-row requests, 2 workers each, wrk {SECONDS} s per line; CPU from /proc")
+    bodies = models[MODEL]["bodies"]
+    print(
+        f"{MODEL}, {ROWS}-row requests, modelport's {PROTOCOL} protocol, {WORKERS} worker(s) each, "
+        f"wrk {SECONDS} s per line; CPU from /proc"
+    )
     systems = os.environ.get("BENCH_SYSTEMS", ",".join([*VARIANTS, "bare"])).split(",")
     for system in systems:
         port = free_port()
         cmd, path, health, env = _command(system, port)
+        body = bodies["bare" if system == "bare" else PROTOCOL][ROWS]
         if system == "bare":
             env = {"BARE_ONNX": str(models[MODEL]["onnx"])}
         with server(system, cmd, health, port, env, logdir):
