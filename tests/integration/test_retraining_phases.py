@@ -90,24 +90,26 @@ def test_a_shadow_phase_promotes_on_the_live_metric(loop: dict[str, Any], tmp_pa
     live = _shifted_world(loop, tmp_path)
     staged = _staged(tmp_path, {"mode": "shadow", "duration": "1s", "max_duration": "10m"})
     app = create_app(Client(Settings.from_env()), ["credit@production"], watch_interval=0.1)
-    dispatcher = app.state.service
+    service = app.state.service
     with BackgroundServer(app) as srv:
         started = run(staged, force=True)
         assert started.state == "observing", started.message
         assert "shadow credit:2 mirrors 100%" in started.message and mp.get("credit@production").version == 1
-        _eventually(lambda: dispatcher.config.policy("credit").shadow is not None, "shadow not applied")
+        _eventually(lambda: service.config.policy("credit").shadow is not None, "shadow not applied")
         sent = _send(srv.url, live, "shadowed")
         assert {v for _, v in sent} == {1}  # a shadow never answers
         waiting = run(staged)  # the phase is judged, nothing retrains; no labels yet
         assert waiting.state == "observing" and "labelled" in waiting.message
         ids = {rid for rid, _ in sent}
         _eventually(lambda: _logged(ids, "shadow") == len(ids), "the shadow's answers were not logged")
+        # each version's one-row buffer is flushed on its own: wait for the champion's rows too
+        _eventually(lambda: _logged(ids, "primary") == len(ids), "the champion's answers were not logged")
         _labels_arrive(sent, live)
         done = run(staged)
         assert done.state == "promoted", done.message
         assert done.metrics["challenger_rows"] == done.metrics["champion_rows"] == len(sent)
         assert done.metrics["challenger_roc_auc"] > done.metrics["champion_roc_auc"]
-        _eventually(lambda: dispatcher.config.policy("credit").shadow is None, "the route did not end")
+        _eventually(lambda: service.config.policy("credit").shadow is None, "the route did not end")
         _eventually(lambda: _send(srv.url, live.head(3), "after")[0][1] == 2, "no hot swap")
     assert mp.get("credit@production").version == 2 and mp.traffic("credit") == []
     kinds = [e["kind"] for e in history("credit")]
@@ -124,10 +126,10 @@ def test_a_canary_phase_splits_traffic_and_promotes_on_its_share(
     live = _shifted_world(loop, tmp_path)
     staged = _staged(tmp_path, "canary 50% for 1s then direct")
     app = create_app(Client(Settings.from_env()), ["credit@production"], watch_interval=0.1)
-    dispatcher = app.state.service
+    service = app.state.service
     with BackgroundServer(app) as srv:
         assert run(staged, force=True).state == "observing"
-        _eventually(lambda: dispatcher.config.policy("credit").canary is not None, "canary not applied")
+        _eventually(lambda: service.config.policy("credit").canary is not None, "canary not applied")
         sent = _send(srv.url, live, "canaried")
         answered = Counter(v for _, v in sent)
         assert answered[1] > 200 and answered[2] > 200  # about half each
