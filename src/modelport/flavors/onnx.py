@@ -13,6 +13,8 @@ graph when no sample is given. Conventions handled here:
 
 Options: ``task``, ``classes`` (else read from the graph's ZipMap / classifier node) and
 ``intra_op_threads`` (onnxruntime's own default is every core, too many next to other workers).
+``load(..., threads=N)`` sets the session's intra-op threads for one deployment (a server worker,
+a batch chunk scorer) and wins over the registered ``intra_op_threads``.
 """
 
 from __future__ import annotations
@@ -24,7 +26,15 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FlavorError
-from modelport.flavors.base import ConversionUnsupported, Converted, Saved, classes_list, mro_modules, require
+from modelport.flavors.base import (
+    ConversionUnsupported,
+    Converted,
+    Saved,
+    check_threads,
+    classes_list,
+    mro_modules,
+    require,
+)
 from modelport.schema import Batch, ColumnSpec, Signature, TensorSpec
 from modelport.schema.signature import NUMERIC_TYPES
 
@@ -34,7 +44,6 @@ PACKAGES = ("onnx", "onnxruntime", "numpy")
 FILE_SUFFIXES = (".onnx",)
 _FILE = "model.onnx"
 OPTIONS = ("task", "classes", "intra_op_threads")
-THREADS_ENV = "MODELPORT_ORT_THREADS"  # the default intra-op threads (servers set it per worker)
 _ORT_DTYPES = {
     "tensor(float)": np.float32,
     "tensor(double)": np.float64,
@@ -82,10 +91,10 @@ def save(obj: Any, path: Path, sample: Batch | None, **options: Any) -> Saved:
     return Saved(task=task, info=info)
 
 
-def load(path: Path, info: dict[str, Any]) -> Any:
+def load(path: Path, info: dict[str, Any], threads: int | None = None) -> Any:
     ort = require("onnxruntime", "onnx")
     opts = ort.SessionOptions()
-    threads = info.get("intra_op_threads") or os.environ.get(THREADS_ENV)
+    threads = check_threads(threads) or info.get("intra_op_threads")
     if threads:
         opts.intra_op_num_threads = int(threads)
     session = ort.InferenceSession(
