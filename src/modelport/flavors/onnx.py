@@ -275,12 +275,23 @@ class _Loaded:
         self._label = info.get("label_output")
         self._proba = info.get("proba_output")
         self._inputs = [(i.name, _ORT_DTYPES.get(i.type), len(i.shape)) for i in session.get_inputs()]
+        # one (n, 1) numeric input per column, all of one dtype: fed from a batch's matrix at once
+        kinds = {(dtype, rank) for _, dtype, rank in self._inputs}
+        (dtype, rank), *more = kinds or {(None, 0)}
+        self._per_column = dtype if not more and rank == 2 and dtype not in (None, np.object_) else None
+        self._plan: tuple[Any, list[tuple[str, int]] | None] = (None, None)
 
     def _feeds(self, batch: Batch) -> dict[str, np.ndarray]:
         if len(self._inputs) == 1:
             name, dtype, _ = self._inputs[0]
             arr = batch.tensor if batch.tensor is not None else batch.to_numpy(dtype)
             return {name: arr if dtype is None else arr.astype(dtype, copy=False)}
+        matrix = batch.matrix
+        if matrix is not None and self._per_column is not None:
+            order = self._order(batch.signature)
+            if order is not None:  # (columns, rows), contiguous: each input is a view of one row
+                by_column = np.ascontiguousarray(matrix.T, dtype=self._per_column)
+                return {name: by_column[i].reshape(-1, 1) for name, i in order}
         feeds = {}
         columns = batch.columns
         for name, dtype, rank in self._inputs:
@@ -292,6 +303,18 @@ class _Loaded:
                 )
             feeds[name] = _feed(col, dtype, rank)
         return feeds
+
+    def _order(self, signature: Signature) -> list[tuple[str, int]] | None:
+        """(input name, signature position) of each graph input; None if one is not a column."""
+        seen, order = self._plan
+        if seen is not signature:
+            index = {n: i for i, n in enumerate(signature.names)}
+            found = [(name, index.get(name)) for name, _, _ in self._inputs]
+            order = (
+                [(n, i) for n, i in found if i is not None] if all(i is not None for _, i in found) else None
+            )
+            self._plan = (signature, order)
+        return order
 
     def predict(self, batch: Batch) -> np.ndarray:
         if self.task == "classifier" and not self._label:
