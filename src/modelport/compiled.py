@@ -62,6 +62,9 @@ def build(
             f"Converting '{mv.ref}' to ONNX failed: {exc}. The native runtime keeps working."
         ) from exc
     onnx_flavor = flavors.get("onnx")
+    notes = list(converted.notes)
+    if onnx_flavor.merge_column_inputs(converted.model, mv.signature.names):
+        notes.append("one 2-d input for the numeric columns instead of one input per column")
     staging = artifacts.new_staging_dir()
     try:
         (staging / MODEL_DIR).mkdir()
@@ -70,7 +73,7 @@ def build(
         )
         twin = Predictor(mv, onnx_flavor.load(staging / MODEL_DIR, saved.info), runtime=RUNTIME)
         size = sum(p.stat().st_size for p in (staging / MODEL_DIR).iterdir())
-        report = check_parity(mv.ref, native, twin, batch, tolerance, list(converted.notes), size)
+        report = check_parity(mv.ref, native, twin, batch, tolerance, notes, size)
         (staging / REPORT_FILE).write_text(json.dumps(report.to_dict(), indent=2))
         files = hash_tree(staging)
     except BaseException:

@@ -219,3 +219,22 @@ def test_cli_register_builds_the_twin_unless_told_not_to(home: Path, tmp_path: P
     off = runner.invoke(app, [*args, "--no-compile", "--json"])
     assert off.exit_code == 0, off.output
     assert json.loads(off.stdout)["compiled"] == {} and mp.get("credit:2").compiled == {}
+
+
+def test_an_all_float_model_gets_one_2d_input(home: Path) -> None:
+    X, y = loan_frame(300)
+    floats = X[["income", "debt_ratio"]].assign(age=X["age"].astype("float64"))
+    model = HistGradientBoostingClassifier(max_iter=20).fit(floats, y)
+    mp.register(model, "hgb", sample=floats)
+    report = mp.default_client().registry.parity_report("hgb")
+    assert report is not None and report.passed and any("one 2-d input" in n for n in report.notes)
+    p = mp.load("hgb")
+    (graph_input,) = p.raw.get_inputs()
+    assert p.runtime == "onnx" and graph_input.shape[1] == 3
+    new, _ = loan_frame(50, seed=4)
+    new = new[["income", "debt_ratio"]].assign(age=new["age"])  # an int column widens to the float type
+    expected = model.predict_proba(new.astype("float64"))
+    for data in (new, new.to_dict("records"), new.to_numpy(), new[["age", "income", "debt_ratio"]]):
+        np.testing.assert_allclose(p.predict_proba(data), expected, rtol=0, atol=1e-6)
+    with pytest.raises(mp.SchemaMismatch, match="income"):
+        p.predict(new.assign(income="high"))

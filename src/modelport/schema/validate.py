@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -229,6 +230,15 @@ def _prepare_plain(values: list[list[Any]], signature: Signature) -> Batch:
     """Validate plain Python column lists: one numpy conversion per column where its values are
     all of a fitting kind; a column with anything else (nulls, mixed or wrong kinds) takes the
     per-value path of :func:`coerce_column`, with the same result and the same errors."""
+    t = signature.float_type
+    if t is not None and values and set(map(type, chain.from_iterable(values))) <= _EXACT_TYPES[t]:
+        # every column of one float type and every value a number or None: one matrix, one call
+        try:
+            matrix = np.array(values, dtype=_NUMPY_DTYPES[t]).T
+        except OverflowError:  # an integer beyond float range: the per-column path names it
+            pass
+        else:
+            return Batch(signature, None, matrix.shape[0], matrix=matrix)
     out: dict[str, np.ndarray] = {}
     problems: list[dict[str, object]] = []
     for spec, col in zip(signature.columns or (), values, strict=True):
