@@ -363,11 +363,9 @@ def _text_cut(args: dict[str, Any]) -> tuple[Any, Any, list[Any]] | None:
 
     import modelport as mp
     from modelport.batch import arrow_chunks
-    from modelport.batch.pipeline import env
-    from modelport.flavors.onnx import THREADS_ENV, text_codes
+    from modelport.flavors.onnx import text_codes
 
-    with env(THREADS_ENV, "1"):  # one chunk per thread, as the engine scores them
-        predictor = mp.load(args["ref"], runtime="onnx")
+    predictor = mp.load(args["ref"], runtime="onnx", threads=1)  # one chunk per thread, as the engine
     cut = text_codes(predictor._model)
     if cut is None:
         return None

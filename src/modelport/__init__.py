@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from modelport.errors import (
     AliasNotFound,
     ArtifactTampered,
+    CompileWarning,
     DependencyMismatchWarning,
     ExtraColumnsWarning,
     FlavorError,
@@ -94,6 +95,7 @@ __all__ = [
     "ArtifactTampered",
     "Client",
     "ColumnSpec",
+    "CompileWarning",
     "DependencyMismatchWarning",
     "ExtraColumnsWarning",
     "FlavorError",

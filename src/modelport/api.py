@@ -25,6 +25,7 @@ def register(
     parent: str | None = None,
     flavor_options: dict[str, Any] | None = None,
     lineage: dict[str, Any] | None = None,
+    compile: bool | None = None,
 ) -> ModelVersion:
     """Register ``model`` as the next version of ``name``.
 
@@ -32,6 +33,12 @@ def register(
     ``flavor`` forces a framework instead of detecting it; ``flavor_options`` go to that
     flavor's ``save`` (e.g. ``{"task": "classifier", "classes": [...]}`` for PyTorch).
     ``lineage`` adds to the recorded lineage (e.g. the training data window and trigger).
+
+    Where the framework has an ONNX converter, the version's ONNX twin is built and gated on
+    parity with the model on the sample (see :func:`compile`), so that :func:`load` and the
+    server run it; a model that does not convert or fails the gate keeps the native runtime (a
+    :class:`CompileWarning` says why). ``compile=False`` skips it (the first ``load`` builds it
+    then); ``Settings.auto_compile`` (``MODELPORT_AUTO_COMPILE=0``) turns it off everywhere.
 
     >>> mv = mp.register(pipe, "credit", sample=X_train, metrics={"auc": 0.91},
     ...                  tags={"team": "risk"}, alias="production")   # doctest: +SKIP
@@ -51,38 +58,40 @@ def register(
         parent=parent,
         flavor_options=flavor_options,
         lineage=lineage,
+        compile=compile,
     )
 
 
-def load(ref: str, runtime: str = "auto") -> Predictor:
+def load(ref: str, runtime: str = "auto", threads: int | None = None) -> Predictor:
     """A :class:`Predictor` for ``name`` (latest), ``name:VERSION`` or ``name@ALIAS``.
 
     ``runtime``: "auto" (default) runs the compiled ONNX twin when one passed its parity gate
-    (see :func:`compile`) and the native framework otherwise; "native" or "onnx" force one.
+    (see :func:`compile`; a version without a twin gets one built at its first load) and the
+    native framework otherwise; "native" or "onnx" force one. ``threads``: the model's compute
+    threads (onnxruntime intra-op threads; scikit-learn n_jobs/OpenMP, XGBoost nthread, LightGBM
+    num_threads); default: the runtime's own (every core).
 
-    >>> mp.load("credit@production").predict(df)   # doctest: +SKIP
+    >>> mp.load("credit@production", threads=1).predict(df)   # doctest: +SKIP
     """
-    return default_client().registry.load(ref, runtime=runtime)
+    return default_client().registry.load(ref, runtime=runtime, threads=threads)
 
 
 def compile(ref: str, *, data: Any = None, rtol: float = 1e-5, min_label_agreement: float = 0.9999) -> Any:
     """Convert a version to ONNX, gate it on parity and store the twin with the version.
 
-    Returns the :class:`~modelport.edge.ParityReport`. Parity is checked on ``data`` (default: the
-    reference sample stored at registration). Once a twin passed, ``load(ref)`` runs it.
+    Registration does this already where a converter exists; call it to rebuild a twin (e.g. on
+    other rows or with another tolerance). Returns the :class:`~modelport.parity.ParityReport`.
+    Parity is checked on ``data`` (default: the reference sample stored at registration). Once a
+    twin passed, ``load(ref)`` runs it.
 
     >>> report = mp.compile("credit:3")   # doctest: +SKIP
     >>> report.passed, report.max_rel_diff   # doctest: +SKIP
     (True, 1.2e-07)
     """
-    from modelport.edge.compile import compile_version
-    from modelport.edge.parity import Tolerance
+    from modelport.parity import Tolerance
 
-    return compile_version(
-        default_client().registry,
-        ref,
-        data=data,
-        tolerance=Tolerance(rtol=rtol, min_label_agreement=min_label_agreement),
+    return default_client().registry.compile(
+        ref, data=data, tolerance=Tolerance(rtol=rtol, min_label_agreement=min_label_agreement)
     )
 
 

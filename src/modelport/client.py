@@ -21,7 +21,7 @@ class Client:
         self.settings = settings
         self.meta = MetadataStore(settings.db_url)
         self.artifacts = ArtifactStore(settings.artifacts_url, settings.cache_dir)
-        self.registry = Registry(self.meta, self.artifacts)
+        self.registry = Registry(self.meta, self.artifacts, auto_compile=settings.auto_compile)
 
     def close(self) -> None:
         self.meta.engine.dispose()

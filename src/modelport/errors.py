@@ -75,6 +75,11 @@ class DependencyMismatchWarning(UserWarning):
     """The installed framework version differs from the one the model was registered with."""
 
 
+class CompileWarning(UserWarning):
+    """The automatic ONNX twin of a version is not used (no converter, or the parity gate failed):
+    the version keeps the native runtime; the message says why."""
+
+
 class ExtraColumnsWarning(UserWarning):
     """Input had columns the signature does not know; they were ignored."""
 

@@ -22,9 +22,16 @@ class Predictor:
     array([0, 1, 0])
     """
 
-    def __init__(self, model_version: ModelVersion, loaded: LoadedModel, runtime: str = "native") -> None:
+    def __init__(
+        self,
+        model_version: ModelVersion,
+        loaded: LoadedModel,
+        runtime: str = "native",
+        threads: int | None = None,
+    ) -> None:
         self.model_version = model_version
         self.runtime = runtime
+        self.threads = threads  # the compute threads it was loaded with (None: the framework's default)
         self.signature = model_version.signature
         self._model = loaded
 

@@ -3,6 +3,15 @@
 Registration writes everything into a staging folder, checks that the saved model loads and
 predicts, hashes every file, publishes the folder atomically and only then commits the database
 row; a failure at any step leaves no visible version.
+
+Fast by default: where the flavor has an ONNX converter, registration also builds the version's
+ONNX twin and gates it on parity with the native model on the reference sample
+(:mod:`modelport.compiled`) before an alias given with it moves, and ``load(runtime="auto")``
+runs the twin when it passed. A model that does not convert or fails the gate keeps the native
+runtime, with a :class:`~modelport.errors.CompileWarning` that says why; registration never
+fails because of it. A version without a stored twin (registered with ``compile=False`` or by an
+older modelport) gets one at its first ``runtime="auto"`` load. ``Registry(...,
+auto_compile=False)`` (``Settings.auto_compile``) turns both off.
 """
 
 from __future__ import annotations
@@ -15,8 +24,10 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import modelport.compiled as compiled
 import modelport.flavors as flavors
 from modelport.errors import (
+    CompileWarning,
     DependencyMismatchWarning,
     ExtraColumnsWarning,
     FlavorError,
@@ -25,29 +36,35 @@ from modelport.errors import (
     RegistrationError,
     SchemaMismatch,
 )
-from modelport.flavors.base import installed_version
+from modelport.flavors.base import LoadedModel, check_threads, installed_version
 from modelport.lineage import caller_dir, git_info
 from modelport.model_version import ModelVersion
+from modelport.parity import ParityReport, Tolerance
 from modelport.predictor import Predictor
 from modelport.profile import fingerprint_frame, profile_frame
 from modelport.refs import ModelRef, check_name
-from modelport.schema import Signature, infer_signature, prepare, to_pandas_frame
+from modelport.schema import Batch, Signature, infer_signature, prepare, to_pandas_frame
 from modelport.store import ArtifactStore, MetadataStore
 from modelport.store.artifacts import hash_tree
 from modelport.store.metadata import ModelSummary
 
 REFERENCE_ROWS = 100_000
-MODEL_DIR = "model"
+MODEL_DIR = compiled.MODEL_DIR  # a version's folder: model/ (the flavor's files) + reference.parquet
 REFERENCE_FILE = "reference.parquet"
 RUNTIMES = ("auto", "native", "onnx")
 
 
 class Registry:
-    """Model versions in a metadata store plus an artifact store."""
+    """Model versions in a metadata store plus an artifact store.
 
-    def __init__(self, meta: MetadataStore, artifacts: ArtifactStore) -> None:
+    ``auto_compile``: build the ONNX twin at registration (unless ``register(compile=False)``) and
+    at the first ``runtime="auto"`` load of a version that has none.
+    """
+
+    def __init__(self, meta: MetadataStore, artifacts: ArtifactStore, *, auto_compile: bool = True) -> None:
         self.meta = meta
         self.artifacts = artifacts
+        self.auto_compile = auto_compile
 
     def register(
         self,
@@ -65,7 +82,14 @@ class Registry:
         flavor_options: dict[str, Any] | None = None,
         reference_rows: int = REFERENCE_ROWS,
         lineage: dict[str, Any] | None = None,
+        compile: bool | None = None,
     ) -> ModelVersion:
+        """Register ``model`` as the next version of ``name`` (see :func:`modelport.register`).
+
+        ``compile``: build and gate the ONNX twin now (default: ``self.auto_compile``); when it is
+        built, ``alias`` moves only after the twin is stored, so a server following the alias
+        starts on the compiled runtime.
+        """
         check_name(name)
         if alias is not None:
             check_name(alias, "alias")
@@ -122,13 +146,24 @@ class Registry:
         except BaseException:
             shutil.rmtree(staging, ignore_errors=True)
             raise
+        twin = self.auto_compile if compile is None else compile
         uri = self.artifacts.publish(staging, name)
         try:
-            version = self.meta.insert_version({**record, "artifact_uri": uri}, alias=alias)
+            version = self.meta.insert_version({**record, "artifact_uri": uri}, alias=None if twin else alias)
         except BaseException:
             self.artifacts.delete(uri)
             raise
-        return self.meta.resolve(ModelRef(name, version))
+        ref = ModelRef(name, version)
+        if twin:  # gated on the sample itself: tensor models keep no reference sample
+            held_out = (
+                batch.rows(0, reference_rows)
+                if batch is not None and batch.n_rows > reference_rows
+                else batch
+            )
+            self._auto_compile(self.meta.resolve(ref), None, held_out, announce=True)
+            if alias is not None:
+                self.meta.set_alias(name, alias, version, "set at registration")
+        return self.meta.resolve(ref)
 
     def get(self, ref: str | ModelRef) -> ModelVersion:
         return self.meta.resolve(ref)
@@ -137,17 +172,114 @@ class Registry:
         self, ref: str | ModelRef | ModelVersion, runtime: str = "auto", threads: int | None = None
     ) -> Predictor:
         """A Predictor. ``runtime``: "native" (the framework), "onnx" (the compiled twin, which
-        must have passed its parity gate) or "auto" (the twin when it passed, else native)."""
+        must have passed its parity gate) or "auto" (the twin when it passed, else native; a
+        version without a twin gets one built and stored first, see ``auto_compile``).
+
+        ``threads``: the model's compute threads — onnxruntime's intra-op threads, and for the
+        native frameworks scikit-learn's ``n_jobs`` + OpenMP, XGBoost's ``nthread``, LightGBM's
+        ``num_threads`` (torch's count is process-wide and left alone). ``None``: the runtime's
+        default (every core), too many when several workers share the machine.
+        """
         if runtime not in RUNTIMES:
             raise ModelportError(f"Unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}.")
+        threads = check_threads(threads)
         mv = ref if isinstance(ref, ModelVersion) else self.meta.resolve(ref)
-        if runtime != "native":
-            twin = self._load_twin(mv, required=runtime == "onnx")
-            if twin is not None:
-                return twin
-        return self._load_native(mv)
+        if runtime == "native":
+            return self._load_native(mv, threads)
+        record = self.meta.get_compiled(mv.name, mv.version, compiled.RUNTIME)
+        native = None
+        if record is None and runtime == "auto" and self.auto_compile:
+            native = self._load_native(mv, threads)
+            record = self._auto_compile(mv, native, None, announce=False)
+        twin = self._load_twin(mv, record, runtime == "onnx", threads)
+        if twin is not None:
+            return twin
+        return native if native is not None else self._load_native(mv, threads)
 
-    def _load_native(self, mv: ModelVersion) -> Predictor:
+    def runtime_for(self, ref: str | ModelRef | ModelVersion, runtime: str = "auto") -> str:
+        """The runtime ``load(ref, runtime)`` runs, "onnx" or "native", without loading it (a
+        missing twin is built first on the "auto" path, as ``load`` would), so that a caller can
+        choose its workers and threads before it loads."""
+        if runtime not in RUNTIMES:
+            raise ModelportError(f"Unknown runtime {runtime!r}; use one of {', '.join(RUNTIMES)}.")
+        if runtime != "auto":
+            return runtime
+        mv = ref if isinstance(ref, ModelVersion) else self.meta.resolve(ref)
+        record = self.meta.get_compiled(mv.name, mv.version, compiled.RUNTIME)
+        if record is None and self.auto_compile:
+            record = self._auto_compile(mv, None, None, announce=False)
+        return compiled.RUNTIME if record is not None and record["passed"] else "native"
+
+    def compile(
+        self, ref: str | ModelRef | ModelVersion, *, data: Any = None, tolerance: Tolerance | None = None
+    ) -> ParityReport:
+        """(Re)build the version's ONNX twin, gate it on ``data`` (default: the reference sample)
+        and store it in place of any stored one; the parity report.
+
+        Raises :class:`~modelport.flavors.base.ConversionUnsupported` when the model cannot be
+        converted; the native runtime keeps working either way.
+        """
+        mv = ref if isinstance(ref, ModelVersion) else self.meta.resolve(ref)
+        native = self._load_native(mv, None)
+        rows = data if data is not None else self.reference_sample(mv)
+        batch = prepare(rows, mv.signature) if rows is not None else None
+        record = compiled.build(self.artifacts, mv, native, batch, tolerance or Tolerance())
+        return compiled.report_of(compiled.store(self.meta, self.artifacts, mv, record, replace=True))
+
+    def parity_report(self, ref: str | ModelRef | ModelVersion) -> ParityReport | None:
+        """The parity report of the version's stored ONNX twin (None: it has none)."""
+        mv = ref if isinstance(ref, ModelVersion) else self.meta.resolve(ref)
+        record = self.meta.get_compiled(mv.name, mv.version, compiled.RUNTIME)
+        return None if record is None else compiled.report_of(record)
+
+    def _auto_compile(
+        self, mv: ModelVersion, native: Predictor | None, batch: Batch | None, *, announce: bool
+    ) -> dict[str, Any] | None:
+        """Build, gate (on ``batch``, default the reference sample) and store the twin of ``mv``
+        without ever raising; the stored record.
+
+        A model that does not convert gets a record of why (so loads don't try again); a twin that
+        fails the gate is stored for inspection. Either way a CompileWarning says why the version
+        keeps the native runtime. ``announce``: also warn when the ONNX packages are missing.
+        """
+        missing = compiled.missing_packages()
+        if missing:
+            if announce:
+                warnings.warn(
+                    f"'{mv.ref}' runs natively: the compiled runtime needs {missing} "
+                    "(pip install 'modelport[onnx]').",
+                    CompileWarning,
+                    stacklevel=3,
+                )
+            return None
+        tolerance = Tolerance()
+        try:
+            native = native or self._load_native(mv, None)
+            if batch is None:
+                rows = self.reference_sample(mv)
+                batch = prepare(rows, mv.signature) if rows is not None else None
+            try:
+                record = compiled.build(self.artifacts, mv, native, batch, tolerance)
+            except Exception as exc:  # noqa: BLE001 - any converter failure: the model stays native
+                reason = exc.message if isinstance(exc, ModelportError) else f"{type(exc).__name__}: {exc}"
+                record = compiled.unsupported(mv, reason, tolerance)
+            record = compiled.store(self.meta, self.artifacts, mv, record, replace=False)
+        except Exception as exc:  # noqa: BLE001 - never stops a registration or a load
+            warnings.warn(
+                f"'{mv.ref}' runs natively: its ONNX twin could not be built or stored: {exc}",
+                CompileWarning,
+                stacklevel=3,
+            )
+            return None
+        if not record["passed"]:
+            warnings.warn(
+                f"'{mv.ref}' runs natively: {compiled.why_not(record)}. See `modelport compile {mv.ref}`.",
+                CompileWarning,
+                stacklevel=3,
+            )
+        return record
+
+    def _load_native(self, mv: ModelVersion, threads: int | None) -> Predictor:
         flavor_mod = flavors.get(mv.flavor)
         fmt = int(mv.flavor_info.get("format_version", 1))
         if fmt > flavor_mod.FORMAT_VERSION:
@@ -157,29 +289,28 @@ class Registry:
             )
         _warn_on_version_drift(mv)
         root = self.artifacts.local_copy(mv.artifact_uri, mv.files, f"'{mv.ref}'")
-        return Predictor(mv, _load_flavor(flavor_mod, root / MODEL_DIR, mv.flavor_info, mv.ref))
+        loaded = _load_flavor(flavor_mod, root / MODEL_DIR, mv.flavor_info, mv.ref, threads)
+        return Predictor(mv, loaded, threads=threads)
 
-    def _load_twin(self, mv: ModelVersion, required: bool) -> Predictor | None:
-        twin = self.meta.get_compiled(mv.name, mv.version, "onnx")
+    def _load_twin(
+        self, mv: ModelVersion, twin: dict[str, Any] | None, required: bool, threads: int | None
+    ) -> Predictor | None:
         if twin is None or not twin["passed"]:
             if not required:
                 return None
-            why = "its ONNX twin failed the parity gate" if twin else "it has no ONNX twin"
+            why = compiled.why_not(twin) if twin else "it has no ONNX twin"
             raise ModelNotFound(
                 f"Cannot load '{mv.ref}' with runtime='onnx': {why}. Run `modelport compile {mv.ref}` "
                 "(see its parity report), or use runtime='native'."
             )
         try:
-            root = self.artifacts.local_copy(
-                twin["artifact_uri"], twin["files"], f"the ONNX twin of '{mv.ref}'"
-            )
-            loaded = _load_flavor(flavors.get("onnx"), root / MODEL_DIR, twin["info"], mv.ref)
+            loaded: LoadedModel = compiled.open_twin(self.artifacts, mv, twin, threads)
         except ModelportError as exc:
             if required:
                 raise
             warnings.warn(f"Using the native runtime: {exc.message}", RuntimeWarning, stacklevel=3)
             return None
-        return Predictor(mv, loaded, runtime="onnx")
+        return Predictor(mv, loaded, runtime=compiled.RUNTIME, threads=threads)
 
     def reference_sample(self, ref: str | ModelRef | ModelVersion) -> Any:
         """The stored reference sample (a pandas DataFrame), or None for tensor models."""
@@ -223,9 +354,11 @@ def _signature(given: Any, sample: Any, model: Any, flavor_mod: ModuleType) -> S
     return sig
 
 
-def _load_flavor(flavor_mod: ModuleType, path: Path, info: dict[str, Any], ref: str) -> Any:
+def _load_flavor(
+    flavor_mod: ModuleType, path: Path, info: dict[str, Any], ref: str, threads: int | None = None
+) -> Any:
     try:
-        return flavor_mod.load(path, info)
+        return flavor_mod.load(path, info, threads=threads)
     except ModelportError:
         raise
     except Exception as exc:

@@ -214,9 +214,9 @@ def test_demo_in_process_registers_the_next_version(home: Path) -> None:
     assert mp.get("credit:3").lineage["parent"] == "credit:2"
     assert mp.get("credit:4").lineage["parent"] == "credit:3"
     new = pd.read_parquet(second["new_applications_file"])
-    # the demo scores in-app before it compiles: natively
+    # the demo scores in-app with the ONNX twin built at registration: equal within its parity gate
     expected = mp.load("credit:3", runtime="native").predict_proba(new[FEATURES].head(8))[:, 1]
-    np.testing.assert_allclose([r["p_default"] for r in second["scored"]], expected)
+    np.testing.assert_allclose([r["p_default"] for r in second["scored"]], expected, rtol=0, atol=1e-5)
     assert second["compiled"]["passed"] and mp.load("credit@production").runtime == "onnx"
     assert Path(second["compiled"]["edge_bundle"], "model.onnx").is_file()
     assert [s["protocol"] for s in second["served"]] == ["native JSON", "Open Inference v2", "MLflow"]

@@ -65,6 +65,25 @@ def output(tmp_path: Path, folder: str = "scores") -> pd.DataFrame:
     return pd.read_parquet(root)
 
 
+def test_threads_setting_reaches_the_model(tmp_path: Path, model: Any) -> None:
+    from modelport.batch.pipeline import cpu_count
+
+    path = job(tmp_path, workers=2, threads=1)
+    applications(50).to_parquet(tmp_path / "data" / "a.parquet")
+    r = mp.batch.run(path)
+    assert (r.stats["runtime"], r.stats["threads"], r.rows_out) == ("onnx", 1, 50)
+    # defaults: one ONNX worker per CPU, the CPUs shared out; one native worker with its own threads
+    shared = 1 if cpu_count() > 1 else None
+    default = job(tmp_path, name="by-default", output={"kind": "parquet", "path": "default/"})
+    assert mp.batch.run(default).stats["threads"] == shared
+    native = mp.batch.run(
+        job(tmp_path, name="native", runtime="native", output={"kind": "parquet", "path": "n/"})
+    )
+    assert (native.stats["runtime"], native.stats["threads"], native.rows_out) == ("native", None, 50)
+    with pytest.raises(InvalidInput, match="threads must be a whole number"):
+        job_from_dict({**yaml.safe_load(job(tmp_path).read_text()), "threads": 0})
+
+
 def test_watermark_increments_score_only_new_rows_exactly_once(tmp_path: Path, model: Any) -> None:
     path = job(tmp_path)
     first = applications(300)

@@ -1,7 +1,8 @@
 """ONNX twins of XGBoost, LightGBM, PyTorch and ONNX models: conversion and parity on held-out rows.
 
-Each model is registered, loaded as a Predictor, converted with its flavor's ``to_onnx``, stored and
-loaded through the onnx flavor (as the compile step does), and compared with the native Predictor.
+Each model is registered (without the automatic twin), loaded as a native Predictor, converted
+with its flavor's ``to_onnx``, stored and loaded through the onnx flavor (as the compile step
+does), and compared with the native Predictor.
 The parity gate is |Δ| ≤ 1e-5 relative to max(1, |y|) and ≥ 99.99 % identical labels.
 
 Observed max relative |Δ| (this machine): XGBoost 1.2e-7 (probabilities) / 5e-7 (regression),
@@ -192,8 +193,8 @@ def _rel_diff(expected: Any, got: Any) -> float:
 @pytest.mark.parametrize("spec", SPECS, ids=[s.id for s in SPECS])
 def test_twin_matches_native_on_held_out_rows(spec: Spec, home: Path, tmp_path: Path) -> None:
     model, X, held = spec.build(tmp_path)
-    mv = mp.register(model, "m", sample=X, flavor_options=spec.options or None)
-    p = mp.load(mv.ref)
+    mv = mp.register(model, "m", sample=X, flavor_options=spec.options or None, compile=False)
+    p = mp.load(mv.ref, runtime="native")
     converted = _convert(p, X)
     assert converted.task == p.task and converted.notes
     graph = converted.model.graph
@@ -232,7 +233,7 @@ def test_split_values_themselves_take_the_native_branch(home: Path, tmp_path: Pa
         xgb.XGBRegressor(n_estimators=30, max_depth=3, n_jobs=1).fit(X, y),
     ):
         name = type(model).__name__.lower()
-        p = mp.load(mp.register(model, name, sample=X).ref)
+        p = mp.load(mp.register(model, name, sample=X, compile=False).ref, runtime="native")
         converted = _convert(p, X)
         twin = _twin(converted, tmp_path / name)
         node = next(n for n in converted.model.graph.node if n.op_type == "TreeEnsembleRegressor")
@@ -271,7 +272,7 @@ def test_category_models_are_refused_and_keep_the_native_runtime(
     build: Callable[[Path], tuple[Any, Any]], reason: str, home: Path, tmp_path: Path
 ) -> None:
     model, X = build(tmp_path)
-    p = mp.load(mp.register(model, "cat", sample=X).ref)
+    p = mp.load(mp.register(model, "cat", sample=X, compile=False).ref, runtime="native")
     with pytest.raises(ConversionUnsupported, match=reason) as err:
         _convert(p, X)
     assert "native runtime keeps working" in str(err.value)
@@ -284,13 +285,13 @@ def test_unsupported_objectives_are_refused(home: Path, tmp_path: Path) -> None:
 
     X, y = fc._iris()
     hinge = xgb.train({"objective": "binary:hinge", "nthread": 1}, xgb.DMatrix(X, label=y > 0), 3)
-    p = mp.load(mp.register(hinge, "hinge", sample=X).ref)
+    p = mp.load(mp.register(hinge, "hinge", sample=X, compile=False).ref, runtime="native")
     with pytest.raises(ConversionUnsupported, match="binary:hinge"):
         _convert(p, X)
     zeros = np.where(X > 2, X, 0.0)
     params = {"objective": "regression", "zero_as_missing": True, "verbose": -1, "num_threads": 1}
     booster = lgb.train({**params, "min_data_in_leaf": 3}, lgb.Dataset(zeros, y), 5)
-    p = mp.load(mp.register(booster, "zeros", sample=zeros).ref)
+    p = mp.load(mp.register(booster, "zeros", sample=zeros, compile=False).ref, runtime="native")
     try:
         converted = _convert(p, zeros)
     except ConversionUnsupported as exc:  # only where zero-as-missing changes a branch
@@ -303,8 +304,8 @@ def test_onnx_pass_through_reads_the_session_file_or_the_model_folder(home: Path
     from modelport.flavors.onnx import to_onnx
 
     model, X = fc.onnx_regressor(tmp_path)
-    mv = mp.register(model, "o", sample=X)
-    p = mp.load(mv.ref)
+    mv = mp.register(model, "o", sample=X, compile=False)
+    p = mp.load(mv.ref, runtime="native")
     assert to_onnx(p.raw, p.signature, None, mv.flavor_info).model.graph == model.graph
     saved = onnx_save(model, tmp_path, None)
     assert to_onnx(None, p.signature, None, saved.info, path=tmp_path).model.graph == model.graph

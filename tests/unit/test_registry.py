@@ -13,7 +13,9 @@ import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pytest
+from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.compose import ColumnTransformer
+from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
@@ -165,10 +167,10 @@ def test_tampered_artifact_is_refused(home: Path) -> None:
     path = Path(mv.artifact_uri) / "model" / "model.joblib"
     path.write_bytes(path.read_bytes() + b"\0")
     with pytest.raises(mp.ArtifactTampered, match="modified after registration"):
-        mp.load("credit:1")
+        mp.load("credit:1", runtime="native")  # "auto" runs the ONNX twin, whose files are its own
     path.unlink()
     with pytest.raises(mp.ArtifactTampered, match="missing"):
-        mp.load("credit:1")
+        mp.load("credit:1", runtime="native")
 
 
 def test_failed_registration_leaves_nothing(home: Path) -> None:
@@ -185,7 +187,11 @@ def test_failed_registration_leaves_nothing(home: Path) -> None:
         mp.register(model, "credit", sample=X, metrics={"auc": "high"})
     assert [v.version for v in mp.list_versions("credit")] == [1]
     artifacts = home / "artifacts"
-    assert len(list((artifacts / "credit").iterdir())) == 1
+    kept = {
+        mp.get("credit:1").artifact_uri,
+        mp.default_client().meta.get_compiled("credit", 1, "onnx")["artifact_uri"],
+    }
+    assert {str(p) for p in (artifacts / "credit").iterdir()} == kept  # the version and its ONNX twin
     assert not any((artifacts / ".staging").iterdir())
 
 
@@ -228,7 +234,7 @@ def test_framework_version_mismatch_warns(home: Path) -> None:
         env["packages"] = {**env["packages"], "scikit-learn": "0.1.0"}
         conn.execute(db.versions.update().values(environment=env))
     with pytest.warns(mp.DependencyMismatchWarning, match=r"scikit-learn 0\.1\.0 at registration"):
-        p = mp.load("credit:1")
+        p = mp.load("credit:1", runtime="native")  # the ONNX twin does not run scikit-learn
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         assert p.predict(X.head(2)).shape == (2,)
@@ -248,6 +254,7 @@ def test_public_surface() -> None:
         "ArtifactTampered",
         "Client",
         "ColumnSpec",
+        "CompileWarning",
         "DependencyMismatchWarning",
         "ExtraColumnsWarning",
         "FlavorError",
@@ -318,3 +325,40 @@ def test_unwritable_home_is_a_store_error(tmp_path: Path, monkeypatch: pytest.Mo
     monkeypatch.setenv("MODELPORT_HOME", str(blocker / "home"))
     with pytest.raises(mp.StoreError, match="Set MODELPORT_HOME to a writable folder"):
         mp.list_models()
+
+
+class OpenMPProbe(RegressorMixin, BaseEstimator):
+    """Predicts the OpenMP thread limit its predict call runs under."""
+
+    def fit(self, X, y):
+        import sklearn.ensemble  # noqa: F401 - brings scikit-learn's OpenMP runtime into the process
+
+        return self
+
+    def predict(self, X):
+        from threadpoolctl import threadpool_info
+
+        limits = [i["num_threads"] for i in threadpool_info() if i["user_api"] == "openmp"]
+        return np.full(len(X), float(min(limits)) if limits else -1.0)
+
+
+def test_threads_are_an_option_of_load(home: Path) -> None:
+    X, y = loan_frame(200)
+    numeric = X[["income", "debt_ratio", "age"]].fillna(0.0)
+    forest = RandomForestClassifier(n_estimators=5, n_jobs=-1, random_state=0).fit(numeric, y)
+    mp.register(forest, "forest", sample=numeric)
+    native = mp.load("forest", runtime="native", threads=1)
+    assert native.threads == 1 and native.raw.n_jobs == 1
+    assert mp.load("forest", runtime="native").raw.n_jobs == -1  # None: the model's own setting
+    twin = mp.load("forest", runtime="onnx", threads=1)
+    assert twin.threads == 1 and twin.raw.get_session_options().intra_op_num_threads == 1
+    np.testing.assert_allclose(twin.predict_proba(numeric), forest.predict_proba(numeric), atol=1e-5)
+    for bad in (0, -2, 1.5, True):
+        with pytest.raises(mp.InvalidInput, match="threads must be a whole number"):
+            mp.load("forest", threads=bad)
+
+
+def test_native_scikit_learn_runs_under_the_openmp_limit(home: Path) -> None:
+    X = pd.DataFrame({"a": np.arange(10.0), "b": np.ones(10)})
+    mp.register(OpenMPProbe().fit(X, None), "probe", sample=X, compile=False)
+    assert set(mp.load("probe", runtime="native", threads=1).predict(X)) == {1.0}

@@ -1,6 +1,6 @@
 """Measure what loading a model costs a fresh worker process; run as a subprocess.
 
-``python -m modelport.advisor.probe REF RUNTIME`` prints one JSON line: ``load_seconds`` (the
+``python -m modelport.advisor.probe REF RUNTIME [THREADS]`` prints one JSON line: ``load_seconds`` (the
 registry load, framework import included: a cold worker's start), ``first_predict_seconds``,
 ``rss_before`` (the process with modelport and the store opened) and ``rss_after`` (after the load
 and one prediction on a reference row). A subprocess, so that libraries this process imported
@@ -25,7 +25,8 @@ def _rss() -> int:
 
 
 def main(argv: list[str]) -> int:
-    ref, runtime = argv
+    ref, runtime, *rest = argv
+    threads = int(rest[0]) if rest else None
     from modelport.client import Client
     from modelport.config import Settings
 
@@ -35,7 +36,7 @@ def main(argv: list[str]) -> int:
     row = sample.head(1) if sample is not None else None
     rss_before = _rss()
     t0 = time.perf_counter()
-    predictor = registry.load(mv, runtime=runtime)
+    predictor = registry.load(mv, runtime=runtime, threads=threads)
     t1 = time.perf_counter()
     if row is not None:
         predictor.predict(row)

@@ -26,7 +26,6 @@ import numpy as np
 
 from modelport.advisor.model import BundleProfile, Profile, RuntimeProfile
 from modelport.errors import InvalidInput, ModelportError
-from modelport.flavors.onnx import THREADS_ENV
 from modelport.predictor import Predictor
 from modelport.registry import MODEL_DIR
 from modelport.schema import Batch
@@ -97,8 +96,8 @@ def profile(
         say(f"Loading {mv.ref} ({rt}) in a fresh process…")
         probe = _probe(client, mv.ref, rt, notes)
         say(f"Timing {mv.ref} ({rt})…")
-        with _one_thread():
-            predictor = registry.load(mv, runtime=rt)
+        with _one_blas_thread():
+            predictor = registry.load(mv, runtime=rt, threads=1)
             measured[rt] = _measure(predictor, frame, repeats, batch_sizes, probe, notes)
     bundle_profile = None
     if bundle and onnx == "passed":
@@ -128,23 +127,15 @@ def _frame(rows: Any) -> Any:
 
 
 @contextlib.contextmanager
-def _one_thread() -> Iterator[None]:
-    """One intra-op thread (onnxruntime reads it at load; OpenMP/BLAS via threadpoolctl)."""
-    old = os.environ.get(THREADS_ENV)
-    os.environ[THREADS_ENV] = "1"
+def _one_blas_thread() -> Iterator[None]:
+    """One BLAS thread while measuring (the model's own threads are ``load(threads=1)``'s)."""
     try:
-        try:
-            from threadpoolctl import threadpool_limits
-        except ImportError:
+        from threadpoolctl import threadpool_limits
+    except ImportError:
+        yield
+    else:
+        with threadpool_limits(1, user_api="blas"):
             yield
-        else:
-            with threadpool_limits(1):
-                yield
-    finally:
-        if old is None:
-            os.environ.pop(THREADS_ENV, None)
-        else:
-            os.environ[THREADS_ENV] = old
 
 
 def _child_env(client: Any) -> dict[str, str]:
@@ -156,12 +147,11 @@ def _child_env(client: Any) -> dict[str, str]:
         MODELPORT_ARTIFACTS=s.artifacts_url,
         OMP_NUM_THREADS="1",
     )
-    env[THREADS_ENV] = "1"
     return env
 
 
 def _probe(client: Any, ref: str, runtime: str, notes: list[str]) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "modelport.advisor.probe", ref, runtime]
+    cmd = [sys.executable, "-m", "modelport.advisor.probe", ref, runtime, "1"]  # one thread, as measured
     try:
         out = subprocess.run(
             cmd, env=_child_env(client), capture_output=True, text=True, timeout=PROBE_TIMEOUT_S, check=True

@@ -21,6 +21,9 @@ needs a watermark). Outputs: ``parquet`` and ``csv`` folders (one partition per 
 Throughput (``engine: local``): ``batch_size`` rows are read, scored and written at a time, and
 ``workers`` chunks are scored at once (default: one per CPU with the ONNX runtime, each with a
 single-threaded session; 1 with the native runtime, whose framework brings its own threads).
+``threads`` sets the model's compute threads explicitly (``load(..., threads=)``); by default the
+workers share the CPUs (CPUs // workers each) and one native worker keeps its framework's default.
+With ``engine: ray`` each actor loads the model with ``threads`` (default 1: an actor holds one CPU).
 """
 
 from __future__ import annotations
@@ -79,6 +82,7 @@ class Job:
     batch_size: int = 65_536  # rows per chunk read, scored and written: bounds the memory
     # chunks scored at once (threads); default: one per CPU with the ONNX runtime, 1 with native
     workers: int | None = None
+    threads: int | None = None  # the model's compute threads per worker; default: the CPUs shared out
     on_error: str = "reject"  # or "fail": the first invalid row fails the run
     rejects: OutputSpec | None = None  # default: <output>/_rejects (files) or <table>_rejects (sql)
     passthrough: tuple[str, ...] = ()  # source columns copied to the output besides the key
@@ -123,6 +127,10 @@ class Job:
             raise InvalidInput("batch_size must be at least 1.")
         if self.workers is not None and (not isinstance(self.workers, int) or self.workers < 1):
             raise InvalidInput(f"workers must be a whole number of at least 1; got {self.workers!r}.")
+        if self.threads is not None and (
+            isinstance(self.threads, bool) or not isinstance(self.threads, int) or self.threads < 1
+        ):
+            raise InvalidInput(f"threads must be a whole number of at least 1; got {self.threads!r}.")
         if not 0.0 <= self.log_sample <= 1.0:
             raise InvalidInput("log_sample must be between 0 and 1.")
         if self.features is not None and self.features.get("kind") != "feast":

@@ -24,7 +24,7 @@ from modelport.batch.scoring import Admission, Scorer
 from modelport.config import Settings
 from modelport.errors import InvalidInput
 
-_ENV = ("MODELPORT_HOME", "MODELPORT_DB_URL", "MODELPORT_ARTIFACTS")
+_ENV = ("MODELPORT_HOME", "MODELPORT_DB_URL", "MODELPORT_ARTIFACTS", "MODELPORT_AUTO_COMPILE")
 
 
 class _ScoreActor:
@@ -46,7 +46,9 @@ class _ScoreActor:
             from modelport.batch.enrich import make_enricher
 
             enricher = make_enricher(job.features)
-        predictor = default_client().registry.load(ref, runtime=job.runtime)
+        # an actor holds num_cpus_per_actor CPUs (default 1): its model computes with as many threads
+        threads = job.threads or max(1, int(float(job.ray.get("num_cpus_per_actor", 1))))
+        predictor = default_client().registry.load(ref, runtime=job.runtime, threads=threads)
         self.scorer = Scorer(job, predictor, run_id, text, enricher)
         self.scorer.logger = _Collector() if job.log_sample > 0 else None
         self.admission = admission

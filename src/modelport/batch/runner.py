@@ -41,14 +41,13 @@ import pyarrow as pa
 
 from modelport.batch.enrich import make_enricher
 from modelport.batch.jobs import FILE_KINDS, Job, load_job
-from modelport.batch.pipeline import cpu_count, env, ordered_map, split_tail
+from modelport.batch.pipeline import cpu_count, ordered_map, split_tail
 from modelport.batch.scoring import Admission, Scored, Scorer
 from modelport.batch.sinks import FolderSink, SqlSink, make_sink
 from modelport.batch.sources import Bounds, FileSource, SqlSource
 from modelport.batch.state import BatchStore, FileRecord, RunRecord
 from modelport.batch.watermarks import normalize_scalar, wm_display, wm_state, wm_text, wm_value
 from modelport.errors import ModelportError, SchemaMismatch
-from modelport.flavors.onnx import THREADS_ENV
 from modelport.schema import Signature
 
 log = logging.getLogger(__name__)
@@ -145,21 +144,23 @@ class _Run:
 
     def execute(self) -> RunResult:
         job = self.job
-        mv = self.client.registry.get(job.model)
-        self.workers = job.workers or cpu_count()
-        threads = None
-        if job.engine == "local" and self.workers > 1 and not os.environ.get(THREADS_ENV):
-            threads = str(max(1, cpu_count() // self.workers))  # the workers share the cores
-        with env(THREADS_ENV, threads):
-            predictor = self.client.registry.load(mv, runtime=job.runtime)
-        if predictor.runtime != "onnx" and not job.workers:
-            self.workers = 1  # native models bring their own threads (OpenMP): one chunk at a time
+        registry = self.client.registry
+        mv = registry.get(job.model)
+        runtime = registry.runtime_for(mv, job.runtime)  # builds a missing twin, as load would
+        # ONNX: one chunk per CPU by default; native models bring their own threads (OpenMP): one
+        # chunk at a time unless the job says otherwise
+        self.workers = job.workers or (cpu_count() if runtime == "onnx" else 1)
+        threads = job.threads
+        if threads is None and job.engine == "local" and self.workers > 1:
+            threads = max(1, cpu_count() // self.workers)  # the workers share the cores
+        predictor = registry.load(mv, runtime=job.runtime, threads=threads)
         before = None if self.full_refresh else self.store.watermark(job.name)
         increment = _Increment(job, self.store, before, self.full_refresh)
         needed = increment.check_columns(predictor.signature)  # fails before anything is written
         stats: dict[str, Any] = {
             "model_version": mv.version,
             "runtime": predictor.runtime,
+            "threads": predictor.threads,
             "watermark_before": wm_display(before),
             "files_new": len(increment.new_files),
             "full_refresh": self.full_refresh,

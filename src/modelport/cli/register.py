@@ -53,11 +53,21 @@ def register(
     parent: Annotated[
         str | None, typer.Option("--parent", help="The version this one was derived from (lineage).")
     ] = None,
+    compile_twin: Annotated[
+        bool,
+        typer.Option(
+            "--compile/--no-compile",
+            help="Build the ONNX twin now and gate it on parity with the model on the sample "
+            "(where a converter exists); --no-compile leaves it to the first load.",
+        ),
+    ] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the new version as JSON.")] = False,
 ) -> None:
     """Register a model file as the next version of NAME.
 
     The model is saved into the store, loaded back and checked on the sample before the version is published.
+    Where a converter exists, its ONNX twin is built and gated on parity, so that `modelport serve`
+    runs the compiled runtime; a model that fails the gate keeps the native runtime (a warning says why).
 
     Example: modelport register model.joblib --name credit --sample train.parquet --alias production
     """
@@ -81,6 +91,7 @@ def register(
         alias=alias,
         flavor=flavor,
         parent=parent,
+        compile=None if compile_twin else False,
     )
     if as_json:
         print_json(mv.to_dict())
@@ -92,6 +103,10 @@ def register(
     ref_rows = mv.reference.get("sample_rows")
     out.print(f"  signature: {columns} columns · reference: {f'{ref_rows:,} rows' if ref_rows else 'none'}")
     out.print(f"  metrics: {escape(key_values(mv.metrics))} · tags: {escape(key_values(mv.tags))}")
+    twin = mv.compiled.get("onnx")
+    if twin is not None:
+        runtime = "onnx (its twin passed the parity gate)" if twin["passed"] else "native (see the warning)"
+        out.print(f"  runtime: {runtime}")
     out.print(f"  Next: [bold]modelport models show {mv.ref}[/]")
 
 

@@ -15,14 +15,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from modelport.edge.compile import RUNTIME, compile_version
+from modelport.compiled import MODEL_DIR, RUNTIME, why_not
 from modelport.edge.quantize import MODES, reduce_model
 from modelport.edge.runtime import BUNDLE_FORMAT, MANIFEST
 from modelport.errors import InvalidInput, ModelportError
 from modelport.files import staged_folder
-from modelport.flavors.base import installed_version
+from modelport.flavors.base import ConversionUnsupported, installed_version
 from modelport.refs import ModelRef
-from modelport.registry import MODEL_DIR, Registry
+from modelport.registry import Registry
 from modelport.store.artifacts import hash_tree
 from modelport.version import PACKAGE_DIR, __version__
 
@@ -90,10 +90,12 @@ def export_bundle(
     mv = registry.get(ref)
     twin = registry.meta.get_compiled(mv.name, mv.version, RUNTIME)
     if twin is None:
-        compile_version(registry, mv.ref)
+        registry.compile(mv.ref)
         twin = registry.meta.get_compiled(mv.name, mv.version, RUNTIME)
     assert twin is not None
     report = twin["report"]
+    if not twin["files"]:  # a model no converter handles (recorded by the automatic compile)
+        raise ConversionUnsupported(f"'{mv.ref}' has no ONNX twin: {why_not(twin)}.")
     if not twin["passed"] and not force:
         raise ModelportError(
             f"The ONNX twin of '{mv.ref}' failed its parity gate ({'; '.join(report['reasons'])}); "

@@ -10,7 +10,7 @@ A flavor module (``modelport.flavors.<name>``) defines::
 
     def detect(obj) -> bool            # without importing the framework
     def save(obj, path, sample, **options) -> Saved  # sample: a validated Batch or None
-    def load(path, info) -> LoadedModel
+    def load(path, info, threads=None) -> LoadedModel   # threads: the model's compute threads
     def read_file(path) -> object      # a model object from a user's file
     def signature_from_model(obj) -> Signature | None   # optional: when no sample is given
     def to_onnx(raw, signature, sample, info) -> Converted   # optional: the compiled twin
@@ -27,7 +27,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from modelport.errors import FlavorError
+from modelport.errors import FlavorError, InvalidInput
 from modelport.schema import Batch
 
 
@@ -95,6 +95,15 @@ def require(module: str, extra: str) -> Any:
             f"This model needs the '{module}' package, which is not installed. "
             f"Install it with: pip install 'modelport[{extra}]'"
         ) from exc
+
+
+def check_threads(threads: Any) -> int | None:
+    """``threads`` as given to a flavor's ``load``: ``None`` (the framework's default) or an int >= 1."""
+    if threads is None:
+        return None
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise InvalidInput(f"threads must be a whole number of at least 1 (or None), got {threads!r}.")
+    return threads
 
 
 def classes_list(classes: Any) -> list[Any] | None:

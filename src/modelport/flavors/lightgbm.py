@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FlavorError
-from modelport.flavors.base import Converted, Saved, classes_list, mro_modules, require
+from modelport.flavors.base import Converted, Saved, check_threads, classes_list, mro_modules, require
 from modelport.schema import Batch, Signature
 
 NAME = "lightgbm"
@@ -81,9 +81,11 @@ _REGRESSION = (
 )
 
 
-def load(path: Path, info: dict[str, Any]) -> Any:
+def load(path: Path, info: dict[str, Any], threads: int | None = None) -> Any:
+    """The saved Booster; ``threads`` is the ``num_threads`` of every predict call."""
     lgb = require("lightgbm", "lightgbm")
-    return _Loaded(lgb.Booster(model_file=str(path / info.get("file", _FILE))), info)
+    booster = lgb.Booster(model_file=str(path / info.get("file", _FILE)))
+    return _Loaded(booster, info, check_threads(threads))
 
 
 def to_onnx(raw: Any, signature: Signature, sample: Batch | None, info: dict[str, Any]) -> Converted:
@@ -115,11 +117,13 @@ def _header(file: Path) -> dict[str, str]:
 
 
 class _Loaded:
-    def __init__(self, booster: Any, info: dict[str, Any]) -> None:
+    def __init__(self, booster: Any, info: dict[str, Any], threads: int | None = None) -> None:
         self.raw = booster
         self.classes = info.get("classes")
         self.task = info.get("task")
+        self.threads = threads
         self._pandas = info.get("input") == "pandas"
+        self._predict_params = {} if threads is None else {"num_threads": threads}
 
     def _x(self, batch: Batch) -> Any:
         if not self._pandas:
@@ -131,7 +135,7 @@ class _Loaded:
         return df.astype({c: "category" for c in text}) if text else df
 
     def _scores(self, batch: Batch) -> np.ndarray:
-        return np.asarray(self.raw.predict(self._x(batch)))
+        return np.asarray(self.raw.predict(self._x(batch), **self._predict_params))
 
     def predict(self, batch: Batch) -> np.ndarray:
         if self.classes is None:

@@ -2,16 +2,32 @@
 
 joblib files are pickles: they are only ever loaded from this store, after their sha256 has
 been checked against the value recorded when this store wrote them.
+
+``load(..., threads=N)`` caps the model's compute threads: every ``n_jobs`` parameter of the
+estimator (and of the steps nested in it) is set to N, and each predict call runs under an OpenMP
+limit of N (threadpoolctl; HistGradientBoosting and friends start an OpenMP team per call). The
+OpenMP limit holds for the calling thread only, so concurrent callers don't interfere; BLAS pools
+are process-wide and left as they are.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from modelport.flavors.base import ConversionUnsupported, Converted, Saved, classes_list, mro_modules, require
+from modelport.flavors.base import (
+    ConversionUnsupported,
+    Converted,
+    Saved,
+    check_threads,
+    classes_list,
+    mro_modules,
+    require,
+)
 from modelport.schema import Batch, Signature
 from modelport.schema.signature import NUMERIC_TYPES
 
@@ -45,9 +61,10 @@ def save(obj: Any, path: Path, sample: Batch | None, **options: Any) -> Saved:
     return Saved(task=task, info=info, packages=_nested_packages(obj))
 
 
-def load(path: Path, info: dict[str, Any]) -> Any:
+def load(path: Path, info: dict[str, Any], threads: int | None = None) -> Any:
     joblib = require("joblib", "sklearn")
-    return _Loaded(joblib.load(path / info.get("file", _FILE)), info)
+    threads = check_threads(threads)
+    return _Loaded(joblib.load(path / info.get("file", _FILE)), info, threads)
 
 
 def read_file(path: Path) -> Any:
@@ -228,20 +245,43 @@ def _label_from_proba(proto: Any, classes: list[Any] | None) -> bool:
 
 
 class _Loaded:
-    def __init__(self, model: Any, info: dict[str, Any]) -> None:
+    def __init__(self, model: Any, info: dict[str, Any], threads: int | None = None) -> None:
         self.raw = model
         self.classes = info.get("classes")
         self.task = "classifier" if self.classes is not None else None
+        self.threads = threads
         self._pandas = info.get("input") == "pandas"
+        self._limit = _thread_limit(model, threads)
 
     def _x(self, batch: Batch) -> Any:
         return batch.to_pandas() if self._pandas else batch.to_numpy()
 
     def predict(self, batch: Batch) -> np.ndarray:
-        return np.asarray(self.raw.predict(self._x(batch)))
+        with self._limit():
+            return np.asarray(self.raw.predict(self._x(batch)))
 
     def predict_proba(self, batch: Batch) -> np.ndarray:
-        return np.asarray(self.raw.predict_proba(self._x(batch)))
+        with self._limit():
+            return np.asarray(self.raw.predict_proba(self._x(batch)))
+
+
+def _thread_limit(model: Any, threads: int | None) -> Callable[[], contextlib.AbstractContextManager[Any]]:
+    """Set ``n_jobs`` to ``threads`` throughout the model; a per-call OpenMP limit of ``threads``."""
+    if threads is None:
+        return contextlib.nullcontext
+    params = model.get_params(deep=True) if hasattr(model, "get_params") else {}
+    n_jobs = {k: threads for k in params if k == "n_jobs" or k.endswith("__n_jobs")}
+    if n_jobs:
+        model.set_params(**n_jobs)
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # scikit-learn depends on it; a bare estimator-like object may not
+        return contextlib.nullcontext
+    # after joblib.load: the model's modules (and their OpenMP runtime) are imported by now
+    openmp = ThreadpoolController().select(user_api="openmp")
+    if not openmp.lib_controllers:
+        return contextlib.nullcontext
+    return lambda: openmp.limit(limits=threads)
 
 
 def _nested_packages(obj: Any) -> tuple[str, ...]:

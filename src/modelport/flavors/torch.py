@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FlavorError
-from modelport.flavors.base import Converted, Saved, classes_list, mro_modules, require
+from modelport.flavors.base import Converted, Saved, check_threads, classes_list, mro_modules, require
 from modelport.schema import Batch, Signature
 
 NAME = "torch"
@@ -87,8 +87,11 @@ def save(obj: Any, path: Path, sample: Batch | None, **options: Any) -> Saved:
     return Saved(task=task, info=info, packages=packages)
 
 
-def load(path: Path, info: dict[str, Any]) -> Any:
+def load(path: Path, info: dict[str, Any], threads: int | None = None) -> Any:
+    """The saved module in eval mode. ``threads`` is checked but not applied: torch's thread count
+    (``torch.set_num_threads``) belongs to the whole process, not to one model."""
     torch = require("torch", "torch")
+    check_threads(threads)
     fmt = info.get("format", "export")
     file = path / info.get("file", _FILES.get(fmt, ""))
     if fmt == "export":

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 
 from modelport.errors import FlavorError
-from modelport.flavors.base import Converted, Saved, classes_list, mro_modules, require
+from modelport.flavors.base import Converted, Saved, check_threads, classes_list, mro_modules, require
 from modelport.schema import Batch, Signature
 
 NAME = "xgboost"
@@ -67,8 +67,10 @@ def save(obj: Any, path: Path, sample: Batch | None, **options: Any) -> Saved:
     return Saved(task=task, info=info, packages=("scikit-learn",) if wrapper else ())
 
 
-def load(path: Path, info: dict[str, Any]) -> Any:
+def load(path: Path, info: dict[str, Any], threads: int | None = None) -> Any:
+    """The saved Booster or wrapper; ``threads`` sets its ``nthread`` (``n_jobs``) for prediction."""
     xgb = require("xgboost", "xgboost")
+    threads = check_threads(threads)
     wrapper = info.get("wrapper")
     file = path / info.get("file", _FILE)
     if wrapper is None:
@@ -78,6 +80,11 @@ def load(path: Path, info: dict[str, Any]) -> Any:
         model.load_model(file)
     else:
         raise FlavorError(f"Unknown XGBoost model type {wrapper!r} in the model record.")
+    if threads is not None:
+        if wrapper is None:
+            model.set_param({"nthread": threads})
+        else:
+            model.set_params(n_jobs=threads)
     return _Loaded(model, info)
 
 

@@ -119,9 +119,13 @@ class BakedClient(Client):
         home.mkdir(parents=True, exist_ok=True)
         if (home / DB_FILE).resolve() != (store / DB_FILE):
             shutil.copyfile(store / DB_FILE, home / DB_FILE)
-        super().__init__(Settings(home=home, db_url=f"sqlite:///{home / DB_FILE}", artifacts_url=str(home)))
+        # a package runs the runtime it was built with: it never compiles (its store may be read-only)
+        settings = Settings(
+            home=home, db_url=f"sqlite:///{home / DB_FILE}", artifacts_url=str(home), auto_compile=False
+        )
+        super().__init__(settings)
         self.artifacts = BakedArtifacts(str(home), self.settings.cache_dir, store)
-        self.registry = Registry(self.meta, self.artifacts)
+        self.registry = Registry(self.meta, self.artifacts, auto_compile=False)
 
 
 def open_baked(store: Path, home: Path | None = None) -> Client:

@@ -379,10 +379,8 @@ def _gate(
         )
     twin = champion.compiled.get("onnx")
     if twin and twin.get("passed"):
-        from modelport.edge.compile import compile_version
-
-        try:
-            report = compile_version(client.registry, challenger.ref)
+        try:  # registration built and gated the challenger's twin already, unless compiling was off
+            report = client.registry.parity_report(challenger.ref) or client.registry.compile(challenger.ref)
         except ModelportError as exc:
             return f"the champion runs a compiled twin, and the challenger does not compile: {exc.message}"
         if not report.passed:

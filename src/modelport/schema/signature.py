@@ -76,6 +76,8 @@ class Signature:
     columns: tuple[ColumnSpec, ...] | None = None
     tensor: TensorSpec | None = None
     _index: dict[str, int] = field(default_factory=dict, compare=False, repr=False)
+    # the float type every column has, when they all have one ("float64"), else None
+    float_type: str | None = field(default=None, init=False, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if (self.columns is None) == (self.tensor is None):
@@ -86,6 +88,9 @@ class Signature:
             if dupes:
                 raise SchemaMismatch(f"Duplicate column names in signature: {', '.join(dupes)}.")
             self._index.update({n: i for i, n in enumerate(names)})
+            types = {c.type for c in self.columns}
+            if len(types) == 1 and next(iter(types)) in ("float32", "float64"):
+                object.__setattr__(self, "float_type", next(iter(types)))
 
     @property
     def names(self) -> list[str]:

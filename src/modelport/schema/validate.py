@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Sequence
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -40,6 +41,12 @@ class Batch:
         self.n_rows = n_rows
         self.tensor = tensor
         self._frame = frame
+
+    @property
+    def matrix(self) -> np.ndarray | None:
+        """All columns as one 2-d array (rows x columns in signature order), when the batch was
+        built from one (an all-numeric signature); else None."""
+        return self._matrix
 
     @property
     def columns(self) -> dict[str, np.ndarray]:
@@ -82,6 +89,9 @@ class Batch:
             return self._frame
         import pandas as pd
 
+        if self._matrix is not None:  # numeric columns only: one block, no per-column copy
+            self._frame = pd.DataFrame(self._matrix, columns=self.signature.names, copy=False)
+            return self._frame
         data: dict[str, Any] = {}
         for spec in self.signature.columns or ():
             values = self.columns[spec.name]
@@ -220,6 +230,15 @@ def _prepare_plain(values: list[list[Any]], signature: Signature) -> Batch:
     """Validate plain Python column lists: one numpy conversion per column where its values are
     all of a fitting kind; a column with anything else (nulls, mixed or wrong kinds) takes the
     per-value path of :func:`coerce_column`, with the same result and the same errors."""
+    t = signature.float_type
+    if t is not None and values and set(map(type, chain.from_iterable(values))) <= _EXACT_TYPES[t]:
+        # every column of one float type and every value a number or None: one matrix, one call
+        try:
+            matrix = np.array(values, dtype=_NUMPY_DTYPES[t]).T
+        except OverflowError:  # an integer beyond float range: the per-column path names it
+            pass
+        else:
+            return Batch(signature, None, matrix.shape[0], matrix=matrix)
     out: dict[str, np.ndarray] = {}
     problems: list[dict[str, object]] = []
     for spec, col in zip(signature.columns or (), values, strict=True):
@@ -290,6 +309,15 @@ def _prepare_typed_frame(df: Any, signature: Signature) -> Batch | None:
     """
     import pandas as pd
 
+    names = signature.names
+    if signature.float_type is not None and df.columns.tolist() == names:
+        # Every column is the same float type: one array for the frame (DataFrame.dtypes alone
+        # costs more than that). Numeric columns come out as a numeric array (ints and bools
+        # widen, as coerce_column does); any other column makes it an object array.
+        arr = df.to_numpy()
+        if arr.dtype.kind in "fiub":
+            return Batch(signature, None, len(df), matrix=arr.astype(signature.float_type, copy=False))
+        return None
     dtypes = dict(zip(df.columns, df.dtypes, strict=True))
     for spec in signature.columns or ():
         dtype = dtypes.get(spec.name)
@@ -306,7 +334,6 @@ def _prepare_typed_frame(df: Any, signature: Signature) -> Batch | None:
             ok = isinstance(dtype, np.dtype) and dtype == _NUMPY_DTYPES[t]
         if not ok:
             return None
-    names = signature.names
     if len(dtypes) != len(names):
         _warn_extra([str(c) for c in df.columns if c not in signature._index])
     frame = df if list(df.columns) == names else df[names]

@@ -177,8 +177,7 @@ class ModelManager:
             if predictor is None:
                 started = time.perf_counter()
                 rss = _rss()
-                options = {} if self.threads is None else {"threads": self.threads}
-                predictor = self.registry.load(mv, runtime=self.runtime, **options)
+                predictor = self.registry.load(mv, runtime=self.runtime, threads=self.threads)
                 elapsed = time.perf_counter() - started
                 self._footprint[key] = max(_rss() - rss, _MIN_FOOTPRINT)
                 log.info(

@@ -136,6 +136,29 @@ class MetadataStore:
             )
         return old
 
+    def add_compiled(self, name: str, version: int, runtime: str, record: dict[str, Any]) -> bool:
+        """Store a compiled twin unless the version has one for ``runtime`` already (then leave that
+        one and return False): two processes that built the same twin at once keep the first."""
+        key = (
+            (db.compiled.c.name == name)
+            & (db.compiled.c.version == version)
+            & (db.compiled.c.runtime == runtime)
+        )
+        try:
+            with self.engine.begin() as conn:
+                self._lock(conn, name)
+                self._require_version(conn, name, version)
+                if conn.execute(select(db.compiled.c.runtime).where(key)).first() is not None:
+                    return False
+                conn.execute(
+                    db.compiled.insert().values(
+                        **record, name=name, version=version, runtime=runtime, created_at=datetime.now(UTC)
+                    )
+                )
+        except IntegrityError:  # the other writer's insert landed between our check and ours
+            return False
+        return True
+
     def get_compiled(self, name: str, version: int, runtime: str) -> dict[str, Any] | None:
         """The stored twin of a version for ``runtime`` (artifact_uri, files, info, report, passed)."""
         with self.engine.connect() as conn:
