@@ -362,7 +362,7 @@ def _text_cut(args: dict[str, Any]) -> tuple[Any, Any, list[Any]] | None:
     import pyarrow.parquet as pq
 
     import modelport as mp
-    from modelport.batch import arrow_chunks
+    from modelport.batch import model_input
     from modelport.batch.pipeline import env
     from modelport.flavors.onnx import THREADS_ENV, text_codes
 
@@ -375,8 +375,9 @@ def _text_cut(args: dict[str, Any]) -> tuple[Any, Any, list[Any]] | None:
     parts = []
     for f in sorted(Path(args["data"]).glob("*.parquet")):
         for batch in pq.ParquetFile(f, read_dictionary=text).iter_batches(CHUNK, columns=args["features"]):
-            columns, codes = arrow_chunks.model_codes(batch, predictor.signature) or ({}, {})
-            parts.append((columns, codes, batch.num_rows))
+            inp = model_input.check(batch, predictor.signature)
+            assert inp is not None and inp.slow is None
+            parts.append((inp.columns, inp.text, batch.num_rows))
 
     def score(part: Any, codes: Any) -> Any:
         proba = codes.predict_proba(*part)
