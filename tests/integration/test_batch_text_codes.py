@@ -14,8 +14,9 @@ import pyarrow.compute as pc
 import pytest
 
 import modelport as mp
-from modelport.batch import arrow_chunks
-from modelport.batch.scoring import Admission, Scorer
+from modelport.batch import model_input
+from modelport.batch.admission import Admission
+from modelport.batch.scoring import Scorer
 from modelport.flavors import onnx as onnx_flavor
 from tests.integration.test_batch import applications, job, output
 from tests.integration.test_batch_arrow import _Captured
@@ -62,7 +63,7 @@ def test_the_cut_scores_exactly_like_the_whole_graph(twin: Any) -> None:
             cut.score_chunk(batch, Admission("updated_at")),
             whole.score_chunk(batch, Admission("updated_at")),
         )
-        assert a.fast and b.fast
+        assert a.slow_rows == b.slow_rows == 0
         assert a.table.equals(b.table)  # probabilities bit for bit
     codes = cut._codes
     assert isinstance(codes, onnx_flavor.TextCodes) and codes._checked is True and len(codes._heads) == 2
@@ -88,16 +89,17 @@ def test_a_cut_that_disagrees_with_the_whole_graph_is_turned_off(twin: Any) -> N
     codes = onnx_flavor.text_codes(twin._model)
     assert codes is not None
     batch = _encoded(_chunks()[0])
-    parts = arrow_chunks.model_codes(batch, twin.signature)
-    assert parts is not None
+    inp = model_input.check(batch, twin.signature)
+    assert inp is not None and inp.text
+    parts = (inp.columns, inp.text, inp.n)
     codes._checked = True  # skip the check once, to fill the cache; then spoil the cache
-    assert codes.predict_proba(*parts, batch.num_rows) is not None
+    assert codes.predict_proba(*parts) is not None
     for heads in codes._heads.values():
         heads[0] = heads[0] + 1
     codes._checked = None
-    assert codes.predict_proba(*parts, batch.num_rows) is None and codes._checked is False
+    assert codes.predict_proba(*parts) is None and codes._checked is False
     codes._heads.clear()
-    assert codes.predict_proba(*parts, batch.num_rows) is None  # off for good
+    assert codes.predict_proba(*parts) is None  # off for good
 
 
 def test_no_cut_where_a_node_could_mix_rows() -> None:

@@ -15,6 +15,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from itertools import pairwise
 from typing import TypeVar
 
+import pyarrow as pa
+
 T = TypeVar("T")
 R = TypeVar("R")
 S = TypeVar("S", bound=Sized)
@@ -82,6 +84,11 @@ def split_tail(
         bounds = [n * i // parts for i in range(parts + 1)]
         for start, stop in pairwise(bounds):
             yield cut(item, start, stop)
+
+
+def slice_rows(chunk: pa.RecordBatch, start: int, stop: int) -> pa.RecordBatch:
+    """Rows ``start:stop`` of a chunk (a zero-copy slice), the ``cut`` of :func:`split_tail`."""
+    return chunk.slice(start, stop - start)
 
 
 def cpu_count() -> int:

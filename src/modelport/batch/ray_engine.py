@@ -2,9 +2,14 @@
 
 The driver keeps everything that makes a run exactly-once — the lock, the increment, the staged
 output, the commit and the publish — and Ray does the heavy part: reading the increment's files
-and scoring them with ``map_batches`` on a pool of actors, each of which loads the model ONCE.
-Scored chunks stream back to the driver (``iter_batches``) and are written to the run's staging,
-so memory stays bounded on both sides. SQL sources run on the local engine.
+and scoring them with ``map_batches(batch_format="pyarrow")`` on a pool of actors, each of which
+loads the model ONCE and scores Arrow tables with the local engine's own :class:`Scorer`. Scored
+tables stream back to the driver (``iter_batches``) and are written to the run's staging, so
+memory stays bounded on both sides. SQL sources run on the local engine.
+
+What an actor returns for a chunk is one Arrow table holding three kinds of rows, told apart by
+the ``__modelport_part`` column: the output rows (with their watermarks), the rejected rows and
+the log sample (their columns prefixed, so that no name or type clashes with the output's).
 
 This module is imported only for ``engine: ray``; the local engine never imports ray.
 """
@@ -12,28 +17,32 @@ This module is imported only for ``engine: ray``; the local engine never imports
 from __future__ import annotations
 
 import os
-import pickle
-from collections.abc import Iterator
+from collections.abc import Generator
 from typing import Any
 
-import pandas as pd
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from modelport.batch.admission import Admission
+from modelport.batch.increment import Increment
 from modelport.batch.jobs import Job
-from modelport.batch.runner import _Increment
-from modelport.batch.scoring import Admission, Scorer
+from modelport.batch.scoring import Scored, Scorer
 from modelport.config import Settings
 from modelport.errors import InvalidInput
+from modelport.schema import Batch
 
 _ENV = ("MODELPORT_HOME", "MODELPORT_DB_URL", "MODELPORT_ARTIFACTS", "MODELPORT_AUTO_COMPILE")
+PART = "__modelport_part"
+WM = "__modelport_wm"
+_OUTPUT, _REJECTS, _LOG = 0, 1, 2
+_REJECT = "__reject__"  # prefix of a rejected row's columns
+_LOGGED = "__log__"  # prefix of a log-sample row's columns
 
 
 class _ScoreActor:
     """A Ray actor: loads the pinned model version (and opens the job's feature store) once, then
-    joins features to and scores chunk after chunk.
-
-    Each input chunk becomes ONE row holding the scored output, its watermarks and the rejects as
-    Arrow IPC bytes, so types survive the trip to the driver exactly.
-    """
+    scores Arrow table after Arrow table."""
 
     def __init__(
         self, job: Job, ref: str, run_id: str, text: bool, admission: Admission, env: dict[str, str]
@@ -50,34 +59,101 @@ class _ScoreActor:
         threads = job.threads or max(1, int(float(job.ray.get("num_cpus_per_actor", 1))))
         predictor = default_client().registry.load(ref, runtime=job.runtime, threads=threads)
         self.scorer = Scorer(job, predictor, run_id, text, enricher)
-        self.scorer.logger = _Collector() if job.log_sample > 0 else None
+        self.logged = _Collector() if job.log_sample > 0 else None
+        self.scorer.logger = self.logged
         self.admission = admission
 
-    def __call__(self, frame: pd.DataFrame) -> pd.DataFrame:
-        out, wm, rejected = self.scorer.process(frame, self.admission)
-        logged = self.scorer.logger.take() if self.scorer.logger is not None else []
-        return pd.DataFrame(
-            {
-                "out": [_to_bytes(out)],
-                "wm": [None if wm is None else _to_bytes(wm.to_frame("wm"))],
-                "rejects": [_to_bytes(rejected) if len(rejected) else None],
-                "logged": [pickle.dumps(logged) if logged else None],
-            }
-        )
+    def __call__(self, table: pa.Table) -> pa.Table:
+        res = self.scorer.score_chunk(table, self.admission)
+        out = res.table
+        if res.wm is not None:
+            out = out.append_column(WM, res.wm)
+        parts = [_tagged(out, _OUTPUT)]
+        if res.rejected is not None and res.rejected.num_rows:
+            parts.append(_tagged(_prefixed(res.rejected, _REJECT), _REJECTS))
+        if self.logged is not None:
+            for log_table in self.logged.take():
+                parts.append(_tagged(_prefixed(log_table, _LOGGED), _LOG))
+        if len(parts) == 1:
+            return parts[0]
+        return pa.concat_tables(parts, promote_options="permissive")
 
 
 class _Collector:
-    """Stands in for the prediction logger on an actor: the driver writes the sample."""
+    """Stands in for the prediction logger on an actor: each sample becomes an Arrow table that
+    travels with the chunk's output to the driver, which writes it."""
 
     def __init__(self) -> None:
-        self.items: list[tuple[Any, ...]] = []
+        self.tables: list[pa.Table] = []
 
-    def log(self, *args: Any) -> None:
-        self.items.append(args)
+    def log(self, result: Any, request_id: Any, protocol: str, seconds: float) -> None:
+        data: dict[str, Any] = {
+            "request_id": pa.array(np.asarray(request_id, dtype=object), pa.large_string())
+        }
+        for name, col in result.batch.columns.items():
+            data[f"in:{name}"] = pa.array(col, from_pandas=True)
+        data["prediction"] = pa.array(np.asarray(result.predictions))
+        if result.probabilities is not None:
+            proba = np.asarray(result.probabilities)
+            for i in range(proba.shape[1]):
+                data[f"proba:{i}"] = pa.array(np.ascontiguousarray(proba[:, i]))
+        self.tables.append(pa.table(data))
 
-    def take(self) -> list[tuple[Any, ...]]:
-        items, self.items = self.items, []
-        return items
+    def take(self) -> list[pa.Table]:
+        tables, self.tables = self.tables, []
+        return tables
+
+
+def _tagged(table: pa.Table, part: int) -> pa.Table:
+    return table.append_column(PART, pa.array(np.full(table.num_rows, part, dtype=np.int8)))
+
+
+def _prefixed(table: pa.Table, prefix: str) -> pa.Table:
+    return table.rename_columns([prefix + n for n in table.column_names])
+
+
+def _unprefixed(table: pa.Table, prefix: str) -> pa.Table:
+    names = [n for n in table.column_names if n.startswith(prefix)]
+    return table.select(names).rename_columns([n[len(prefix) :] for n in names])
+
+
+def _split(block: pa.Table, scorer: Scorer) -> Scored:
+    """One block from the actors: its output rows and watermarks, its rejects; the log sample goes
+    to the run's prediction logger."""
+    part = block.column(PART)
+    kinds = set(pc.unique(part).to_pylist())
+    rows = block if kinds == {_OUTPUT} else block.filter(pc.equal(part, _OUTPUT))
+    mine = [n for n in rows.column_names if not n.startswith(("__reject__", "__log__", "__modelport_"))]
+    wm = rows.column(WM).combine_chunks() if WM in rows.column_names else None
+    out = rows.select(mine)
+    rejected = None
+    if _REJECTS in kinds:
+        rejected = _unprefixed(block.filter(pc.equal(part, _REJECTS)), _REJECT)
+    if _LOG in kinds and scorer.logger is not None:
+        _log(_unprefixed(block.filter(pc.equal(part, _LOG)), _LOGGED), scorer)
+    return Scored(out, wm, rejected)
+
+
+def _log(table: pa.Table, scorer: Scorer) -> None:
+    if not table.num_rows:
+        return
+    names = scorer.names
+    columns = {n: _numpy(table.column(f"in:{n}")) for n in names}
+    batch = Batch(scorer.predictor.signature, columns, table.num_rows)
+    probas = sorted((n for n in table.column_names if n.startswith("proba:")), key=lambda n: int(n[6:]))
+    proba = np.column_stack([table.column(n).to_numpy() for n in probas]) if probas else None
+    keys = np.asarray(table.column("request_id").to_numpy(), dtype=object)
+    scorer.log_rows(batch, keys, _numpy(table.column("prediction")), proba)
+
+
+def _numpy(col: pa.ChunkedArray) -> np.ndarray:
+    arr = col.combine_chunks()
+    if pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type):
+        out = np.asarray(arr.to_numpy(zero_copy_only=False), dtype=object)
+        if arr.null_count:
+            out[np.asarray(arr.is_null())] = np.nan  # a missing text, as validation gives it
+        return out
+    return np.asarray(arr.to_numpy(zero_copy_only=False))
 
 
 def _default_actors() -> int:
@@ -87,25 +163,9 @@ def _default_actors() -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 2)) - 1)
 
 
-def _to_bytes(frame: pd.DataFrame) -> bytes:
-    import pyarrow as pa
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, table.schema) as writer:
-        writer.write_table(table)
-    return bytes(sink.getvalue().to_pybytes())
-
-
-def _from_bytes(data: bytes) -> pd.DataFrame:
-    import pyarrow as pa
-
-    return pa.ipc.open_stream(pa.py_buffer(data)).read_all().to_pandas()
-
-
 def score_on_ray(
-    job: Job, increment: _Increment, columns: list[str], scorer: Scorer, settings: Settings
-) -> Iterator[tuple[pd.DataFrame, pd.Series | None, pd.DataFrame]]:
+    job: Job, increment: Increment, columns: list[str], scorer: Scorer, settings: Settings
+) -> Generator[Scored, None, None]:
     import ray
 
     if job.source.kind == "sql":
@@ -127,18 +187,19 @@ def score_on_ray(
         env = {k: v for k in _ENV if (v := os.environ.get(k))}
         env.setdefault("MODELPORT_HOME", str(settings.home))
         readers = {"parquet": ray.data.read_parquet, "csv": ray.data.read_csv, "json": ray.data.read_json}
-        fs = increment.source.fs if hasattr(increment.source, "fs") else None
+        fs = getattr(increment.source, "fs", None)
         kwargs: dict[str, Any] = {"filesystem": fs} if fs is not None and job.source.kind == "parquet" else {}
         if job.source.kind == "csv":
-            import pyarrow as pa
             import pyarrow.csv as pcsv
 
-            kwargs["convert_options"] = pcsv.ConvertOptions(column_types={c: pa.string() for c in columns})
+            # text, an empty field missing: as the local engine reads CSV
+            kwargs["convert_options"] = pcsv.ConvertOptions(
+                column_types={c: pa.string() for c in columns}, strings_can_be_null=True, null_values=[""]
+            )
         if job.source.kind == "json":
             kwargs["lines"] = True
         ds = readers[job.source.kind](list(paths), **kwargs)
-        if job.source.kind == "parquet":
-            ds = ds.select_columns(columns)
+        ds = ds.select_columns(columns)
         mv = scorer.mv
         scored = ds.map_batches(
             _ScoreActor,
@@ -151,19 +212,14 @@ def score_on_ray(
                 "env": env,
             },
             batch_size=job.batch_size,
-            batch_format="pandas",
+            batch_format="pyarrow",
             concurrency=int(options.get("num_actors") or _default_actors()),
             num_cpus=float(options.get("num_cpus_per_actor", 1)),
         )
-        for batch in scored.iter_batches(batch_format="pandas", batch_size=None):
-            parts = zip(batch["out"], batch["wm"], batch["rejects"], batch["logged"], strict=True)
-            for out_b, wm_b, rej_b, log_b in parts:
-                if isinstance(log_b, bytes) and scorer.logger is not None:
-                    for item in pickle.loads(log_b):  # bytes our own actors made
-                        scorer.logger.log(*item)
-                wm = _from_bytes(wm_b)["wm"] if isinstance(wm_b, bytes) else None
-                rejected = _from_bytes(rej_b) if isinstance(rej_b, bytes) else pd.DataFrame()
-                yield _from_bytes(out_b), wm, rejected
+        for block in scored.iter_batches(batch_format="pyarrow", batch_size=None):
+            assert isinstance(block, pa.Table)
+            if block.num_rows:
+                yield _split(block, scorer)
     finally:
         if started_here:
             ray.shutdown()

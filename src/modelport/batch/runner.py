@@ -8,13 +8,14 @@ A run, under the job's lock in the store:
    look-back; (key, watermark) pairs already scored inside the look-back are skipped); without
    one, the files never seen before (path, size, mtime, sha256). A source missing a column the
    model needs fails the run here, before anything is written.
-3. **Score** chunk by chunk: type text columns by the signature, validate, predict (the ONNX twin
-   where its parity gate passed), write results and rejected rows (with the reason) to staging.
-   Parquet chunks go straight from Arrow to the model and back (``arrow_chunks``; an ONNX
-   classifier's text preprocessing runs once per distinct value of the dictionary-encoded text
-   columns, see ``flavors.onnx.TextCodes``) and several are scored at once on worker threads while
-   the next is read and the previous written (``pipeline``); staged files are fsynced once, before
-   the commit.
+3. **Score** chunk by chunk, every chunk an Arrow record batch on ONE path (``scoring``): admit
+   (``admission``), type text columns by the signature (CSV/JSON, ``text_values``), validate
+   (``model_input``), predict (the ONNX twin where its parity gate passed), write results and
+   rejected rows (with the reason, ``outputs``) to staging. Only the rows that need a per-value
+   decision take a slower way; an ONNX classifier's text preprocessing runs once per distinct
+   value of the dictionary-encoded text columns (``flavors.onnx.TextCodes``); several chunks are
+   scored at once on worker threads while the next is read and the previous written
+   (``pipeline``); staged files are fsynced once, before the commit.
 4. **Commit** the new watermark, files and keys together with the run's statistics in one
    transaction, then **publish** the staged output (one rename or one SQL transaction).
 
@@ -29,26 +30,23 @@ import os
 import signal
 import time
 import uuid
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
 import pyarrow as pa
 
-from modelport.batch.enrich import make_enricher
-from modelport.batch.jobs import FILE_KINDS, Job, load_job
-from modelport.batch.pipeline import cpu_count, ordered_map, split_tail
-from modelport.batch.scoring import Admission, Scored, Scorer
+from modelport.batch.increment import Increment
+from modelport.batch.jobs import Job, load_job
+from modelport.batch.pipeline import cpu_count, ordered_map, slice_rows, split_tail
+from modelport.batch.scoring import Scored, Scorer
 from modelport.batch.sinks import FolderSink, SqlSink, make_sink
-from modelport.batch.sources import Bounds, FileSource, SqlSource
-from modelport.batch.state import BatchStore, FileRecord, RunRecord
-from modelport.batch.watermarks import normalize_scalar, wm_display, wm_state, wm_text, wm_value
+from modelport.batch.state import BatchStore, RunRecord
+from modelport.batch.watermarks import wm_display
 from modelport.errors import ModelportError, SchemaMismatch
-from modelport.schema import Signature
 
 log = logging.getLogger(__name__)
 FAILPOINT_ENV = "MODELPORT_BATCH_FAILPOINT"  # tests: SIGKILL this process at a named point
@@ -155,7 +153,7 @@ class _Run:
             threads = max(1, cpu_count() // self.workers)  # the workers share the cores
         predictor = registry.load(mv, runtime=job.runtime, threads=threads)
         before = None if self.full_refresh else self.store.watermark(job.name)
-        increment = _Increment(job, self.store, before, self.full_refresh)
+        increment = Increment(job, self.store, before, self.full_refresh)
         needed = increment.check_columns(predictor.signature)  # fails before anything is written
         stats: dict[str, Any] = {
             "model_version": mv.version,
@@ -222,7 +220,7 @@ class _Run:
 
     def _score(
         self,
-        increment: _Increment,
+        increment: Increment,
         needed: list[str],
         scorer: Scorer,
         sinks: dict[str, FolderSink | SqlSink],
@@ -235,16 +233,11 @@ class _Run:
         if self.job.engine == "ray":
             from modelport.batch.ray_engine import score_on_ray
 
-            results = (
-                Scored(pa.Table.from_pandas(scored, preserve_index=False), wm, rejected)
-                for scored, wm, rejected in score_on_ray(
-                    self.job, increment, needed, scorer, self.client.settings
-                )
-            )
+            results = score_on_ray(self.job, increment, needed, scorer, self.client.settings)
         else:
             admission = increment.admission
 
-            def score(chunk: Any) -> Scored:
+            def score(chunk: pa.RecordBatch) -> Scored:
                 failpoint("in_worker")  # a chunk being scored while others are read and written
                 return scorer.score_chunk(chunk, admission)
 
@@ -255,10 +248,10 @@ class _Run:
                 for c in scorer.predictor.signature.columns or ()
                 if c.type in ("string", "category") and c.name not in keep
             ]
-            chunks: Iterator[Any] = increment.chunks(needed, text)
+            chunks: Iterator[pa.RecordBatch] = increment.chunks(needed, text)
             if self.workers > 1:  # the last chunks in pieces, so that the workers finish together
                 piece = max(TAIL_PIECE_ROWS, job.batch_size // 4)
-                chunks = split_tail(chunks, _cut, (self.workers - 1) * job.batch_size, piece)
+                chunks = split_tail(chunks, slice_rows, (self.workers - 1) * job.batch_size, piece)
             results = ordered_map(score, chunks, self.workers)
         with closing(results):  # an error stops the workers (and Ray) before the staging goes
             for done, res in enumerate(results, 1):
@@ -266,12 +259,12 @@ class _Run:
                 increment.scored(scored, res.wm)
                 if scored.num_rows:
                     out.write(scored)
-                if len(rejected):
+                if rejected is not None and rejected.num_rows:
                     if self.job.on_error == "fail":
-                        first = rejected["reject_reason"].iloc[0]
+                        first = rejected.column("reject_reason")[0].as_py()
                         raise SchemaMismatch(f"Row rejected and on_error is 'fail': {first}")
-                    rejects.write(pa.Table.from_pandas(rejected, preserve_index=False))
-                    rows_rejected += len(rejected)
+                    rejects.write(rejected)
+                    rows_rejected += rejected.num_rows
                 if done == 1:
                     failpoint("after_first_chunk")
                 if self.progress is not None:
@@ -279,129 +272,6 @@ class _Run:
         out.close()
         rejects.close()
         return {"rows_in": out.rows + rows_rejected, "rows_out": out.rows, "rows_rejected": rows_rejected}
-
-
-def _cut(chunk: pd.DataFrame | pa.RecordBatch, start: int, stop: int) -> pd.DataFrame | pa.RecordBatch:
-    if isinstance(chunk, pd.DataFrame):
-        return chunk.iloc[start:stop]
-    return chunk.slice(start, stop - start)
-
-
-class _Increment:
-    """Which rows this run reads: the watermark window or the unseen files."""
-
-    def __init__(
-        self, job: Job, store: BatchStore, before: dict[str, Any] | None, full_refresh: bool
-    ) -> None:
-        self.job = job
-        spec = job.source
-        self.wm_col = spec.watermark
-        self.before = wm_value(before)
-        self.lookback = job.lookback_value()
-        self.text = spec.kind in ("csv", "json")
-        self.source: FileSource | SqlSource
-        self.new_files: list[FileRecord] = []
-        self.keys: list[tuple[str, str]] = []
-        self.enricher = make_enricher(job.features) if job.features is not None else None
-        self._max: Any = None
-        self._seen: set[tuple[str, str]] = set()
-        lower = self.before
-        if lower is not None and self.lookback:
-            lower = lower - (
-                pd.Timedelta(self.lookback) if isinstance(lower, pd.Timestamp) else self.lookback
-            )
-            self._seen = store.keys(job.name, wm_text(lower))
-        self.lower = lower
-        if spec.kind in FILE_KINDS:
-            self.source = FileSource(spec, job.batch_size)
-            listed = self.source.discover()
-            if self.wm_col:
-                self.paths = [p for p, _, _ in listed]
-            else:
-                known = {} if full_refresh else store.files(job.name)
-                for path, size, mtime in listed:
-                    seen = known.get(path)
-                    if seen is not None and seen.size == size and seen.mtime == mtime:
-                        continue
-                    rec = self.source.record(path, size, mtime)
-                    if seen is not None and seen.sha256 == rec.sha256:
-                        continue  # touched, not changed
-                    if seen is not None:
-                        log.warning("%s changed since run %s scored it; scoring it again", path, "earlier")
-                    self.new_files.append(rec)
-                self.paths = [f.path for f in self.new_files]
-            self.upper = None
-        else:
-            self.source = SqlSource(spec, job.batch_size)
-            self.paths = []
-            self.upper = normalize_scalar(self.source.upper(lower))
-
-    def check_columns(self, signature: Signature) -> list[str]:
-        """The source columns to read; a missing one fails the run before anything is written."""
-        provided = set(self.enricher.provides()) if self.enricher is not None else set()
-        wanted = [c for c in signature.names if c not in provided]
-        needs = self.enricher.needs() if self.enricher is not None else []
-        for extra in (self.job.key, self.wm_col, *self.job.passthrough, *needs):
-            if extra and extra not in wanted:
-                wanted.append(extra)
-        have = (
-            self.source.columns() if isinstance(self.source, SqlSource) else self.source.columns(self.paths)
-        )
-        if isinstance(self.source, FileSource) and not self.paths:
-            return wanted
-        missing = [c for c in wanted if c not in have]
-        if missing:
-            raise SchemaMismatch(
-                f"The source {self.job.source.path or self.job.source.table or 'query'} lacks column(s) "
-                f"{', '.join(missing)} that the job needs (model {self.job.model}"
-                f"{', key' if self.job.key in missing else ''}). Nothing was written.",
-                [{"column": c, "error": "missing"} for c in missing],
-            )
-        return wanted
-
-    def chunks(self, columns: list[str], text: Sequence[str] = ()) -> Iterator[pd.DataFrame | pa.RecordBatch]:
-        """The increment's rows in chunks: Arrow record batches from Parquet (the model's ``text``
-        columns dictionary-encoded, as Parquet stores them), else DataFrames."""
-        bounds = Bounds(self.wm_col, self.lower, self.upper) if self.wm_col else None
-        if isinstance(self.source, SqlSource):
-            assert bounds is not None
-            yield from self.source.read(columns, bounds)
-        else:
-            pushed = bounds if (bounds is not None and not self.text) else None
-            yield from self.source.read(self.paths, columns, pushed, text)
-
-    @property
-    def admission(self) -> Admission:
-        return Admission(self.wm_col, self.lower, self.upper, self._seen, self.job.key)
-
-    def scored(self, scored: pa.Table, wm: pd.Series | None) -> None:
-        """Track the highest watermark scored and the look-back's (key, watermark) pairs."""
-        if wm is None or not len(wm):
-            return
-        top = wm.max()
-        if self._max is None or top > self._max:
-            self._max = top
-        if self.lookback and self.job.key:
-            span = pd.Timedelta(self.lookback) if isinstance(self._max, pd.Timestamp) else self.lookback
-            recent = (wm > self._max - span).to_numpy()
-            keys = scored.column(self.job.key).to_pandas().astype(str).to_numpy()[recent]
-            self.keys.extend(zip(keys, wm[recent].map(wm_text), strict=True))
-
-    def watermark_after(self) -> Any:
-        if self._max is None:
-            return self.before
-        return self._max if self.before is None or self._max > self.before else self.before
-
-    def watermark_state(self) -> dict[str, Any] | None:
-        return wm_state(self.watermark_after()) if self.wm_col else None
-
-    def prune_below(self) -> str | None:
-        after = self.watermark_after()
-        if not self.lookback or after is None:
-            return None
-        return wm_text(
-            after - (pd.Timedelta(self.lookback) if isinstance(after, pd.Timestamp) else self.lookback)
-        )
 
 
 def history(job_name: str, client: Any = None, limit: int | None = None) -> list[RunRecord]:

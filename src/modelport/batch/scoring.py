@@ -1,10 +1,27 @@
-"""Scoring one chunk of a batch run: the watermark window, text typing, validation with
-row-level rejects (bisection), prediction, the output rows and the log sample."""
+"""Scoring one chunk of a batch run, Arrow in and Arrow out, for both engines.
+
+A chunk goes through ONE path: admission (the watermark window, look-back pairs seen), the
+feature join (if any), text typing (CSV/JSON), validation, prediction, the output rows, the
+rejects and the log sample. Rows are scored straight from their Arrow columns; only the ROWS that
+need a per-value decision take a slower way:
+
+- a row with an empty watermark is rejected (:mod:`~modelport.batch.admission`);
+- a text value that is not written the plain way is parsed alone, and rejects its row when it is
+  no value of the input's type (:mod:`~modelport.batch.text_values`);
+- a row whose values the Arrow column checks cannot vouch for (a null in an integer input, a
+  value outside its range, a column of the wrong type) is validated by
+  :func:`modelport.schema.prepare`, which scores it or names what is wrong
+  (:mod:`~modelport.batch.model_input`);
+- when the model refuses a set of rows, it is split in halves until the rows it refuses are
+  found, each rejected with the model's message; the others are scored.
+
+The output keeps the input order of the scored rows whichever way each took.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,58 +29,43 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from modelport.batch import arrow_chunks
+from modelport.batch.admission import Admission
+from modelport.batch.arrow_rows import as_batch, concat, from_frame, key_text, take, to_frame
 from modelport.batch.enrich import Enricher
 from modelport.batch.jobs import Job
-from modelport.batch.watermarks import wm_series, wm_text
+from modelport.batch.model_input import ModelInput, check
+from modelport.batch.outputs import output_table, reject_table
+from modelport.batch.text_values import type_text
 from modelport.errors import ModelportError
 from modelport.flavors.base import labels_from_proba
 from modelport.predictor import Predictor
 from modelport.schema import Batch
 
-
-@dataclass(frozen=True)
-class Admission:
-    """Which rows of a chunk belong to this run: the watermark window minus look-back rows seen."""
-
-    wm_col: str | None
-    lower: Any = None
-    upper: Any = None
-    seen: frozenset[tuple[str, str]] | set[tuple[str, str]] = frozenset()
-    key: str | None = None
-
-    def admit(self, frame: pd.DataFrame, reject: Callable[[pd.DataFrame, str], None]) -> pd.DataFrame:
-        if not self.wm_col:
-            return frame
-        wm = wm_series(frame[self.wm_col])
-        missing = wm.isna()
-        if missing.any():
-            reject(frame[missing], f"the watermark column '{self.wm_col}' is empty")
-        keep = ~missing
-        if self.lower is not None:
-            keep &= wm > self.lower
-        if self.upper is not None:
-            keep &= wm <= self.upper
-        frame, wm = frame[keep], wm[keep]
-        if self.seen and len(frame):
-            pairs = zip(frame[str(self.key)].astype(str), wm.map(wm_text), strict=True)
-            fresh = np.fromiter((p not in self.seen for p in pairs), bool, len(frame))
-            frame, wm = frame[fresh], wm[fresh]
-        return frame.assign(__wm=wm)  # copy-on-write: no copy of the data
+_MODEL_ERRORS = (ModelportError, ValueError, TypeError, KeyError, IndexError)
+_UNSET: Any = object()
 
 
 @dataclass
 class Scored:
-    """One scored chunk: its output rows, their watermarks (None without one), its rejected rows."""
+    """One scored chunk: its output rows, their watermarks (None without a watermark column),
+    its rejected rows (None when there are none), and how many rows took the per-value path."""
 
     table: pa.Table
-    wm: pd.Series | None
-    rejected: pd.DataFrame
-    fast: bool = False  # scored on the Arrow path
+    wm: pa.Array | None
+    rejected: pa.Table | None = None
+    slow_rows: int = 0
+
+
+@dataclass
+class _Predicted:
+    """Model results for some rows of a chunk (positions in it) and the rows refused, with why."""
+
+    rows: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]]
+    refused: dict[int, str]
 
 
 class Scorer:
-    """Types, validates and scores one chunk; rows that fail become rejects with their reason.
+    """Admits, types, validates and scores chunks; rows that fail become rejects with their reason.
 
     Holds no per-chunk state, so several threads may score chunks with one Scorer at once.
     """
@@ -81,52 +83,31 @@ class Scorer:
         self._codes: Any = _UNSET  # a flavors.onnx.TextCodes, or None, once the first chunk asks
         self._codes_lock = threading.Lock()
 
-    def _reject(self, into: list[pd.DataFrame], rows: pd.DataFrame, reason: str | pd.Series) -> None:
-        if not len(rows):
-            return
-        out = rows.drop(columns=["__wm"], errors="ignore").astype("string").astype(object)
-        out["reject_reason"] = reason
-        out["run_id"] = self.run_id
-        into.append(out)
-
-    def score_chunk(self, chunk: pa.RecordBatch | pd.DataFrame, admission: Admission) -> Scored:
-        """One chunk of the local engine: Arrow straight through where the types allow (see
-        :mod:`modelport.batch.arrow_chunks`), else the pandas path."""
-        if isinstance(chunk, pa.RecordBatch):
-            fast = self._score_arrow(chunk, admission)
-            if fast is not None:
-                return fast
-            chunk = arrow_chunks.dense(chunk).to_pandas()
-        scored, labels, proba, wm, rejected = self._score_frame(chunk, admission)
-        table = pa.Table.from_pandas(self.output(scored, labels, proba), preserve_index=False)
-        return Scored(table, wm, rejected)
-
-    def _score_arrow(self, chunk: pa.RecordBatch, admission: Admission) -> Scored | None:
-        if self.text or self.enricher is not None or admission.seen:
-            return None
-        rows = arrow_chunks.admit(chunk, admission.wm_col, admission.lower, admission.upper)
-        if rows is None:
-            return None
-        proba: np.ndarray | None
-        coded = self._coded(rows) if len(rows) else None
-        if coded is not None:
-            proba, sample = coded
-            labels = labels_from_proba(proba, self.classes)
-        else:
-            batch = arrow_chunks.model_batch(rows, self.predictor.signature)
-            if batch is None:
-                return None
-            try:
-                labels, proba = self.predictor.predict_with_proba(batch) if len(rows) else (np.empty(0), None)
-            except _MODEL_ERRORS:
-                return None  # the pandas path finds the rows the model refuses
-            labels = np.asarray(labels)
-            proba = None if proba is None else np.asarray(proba)
-            sample = _rows_of(batch.columns)
-        if self.logger is not None and len(rows):
-            self._log_arrow_sample(rows, sample, labels, proba)
+    def score_chunk(self, chunk: pa.RecordBatch | pa.Table, admission: Admission) -> Scored:
+        rejects: list[pa.Table] = []
+        admitted = admission.admit(as_batch(chunk))
+        if admitted.empty is not None and admitted.empty.num_rows:
+            rejects.append(reject_table(admitted.empty, admission.reason, self.run_id))
+        rows, wm = admitted.rows, admitted.wm
+        if self.enricher is not None and rows.num_rows:
+            rows = from_frame(self.enricher.enrich(to_frame(rows)))
+        untyped: dict[int, str] = {}
+        if self.text and rows.num_rows:
+            rows, untyped = type_text(rows, self.predictor.signature)
+        n = rows.num_rows
+        labels, proba, refused, slow = self._predict(rows, untyped)
+        ok = np.ones(n, dtype=bool)
+        if refused:
+            at = np.array(sorted(refused), dtype=np.int64)
+            ok[at] = False
+            rejects.append(reject_table(take(rows, at), [refused[int(i)] for i in at], self.run_id))
+        if not ok.all():
+            rows = rows.filter(pa.array(ok))
+            wm = None if wm is None else wm.filter(pa.array(ok))
+            labels = labels[ok]
+            proba = None if proba is None else proba[ok]
         job = self.job
-        table = arrow_chunks.output_table(
+        table = output_table(
             rows,
             job.key,
             job.passthrough,
@@ -137,12 +118,110 @@ class Scorer:
             self.mv.version,
             self.run_id,
         )
-        return Scored(table, arrow_chunks.watermarks(rows, admission.wm_col), pd.DataFrame(), fast=True)
+        rejected = None
+        if rejects:
+            rejected = (
+                rejects[0] if len(rejects) == 1 else pa.concat_tables(rejects, promote_options="permissive")
+            )
+        return Scored(table, wm, rejected, slow)
 
-    def _coded(self, rows: pa.RecordBatch) -> tuple[np.ndarray, Sample] | None:
+    def _predict(
+        self, rows: pa.RecordBatch, untyped: dict[int, str]
+    ) -> tuple[np.ndarray, np.ndarray | None, dict[int, str], int]:
+        """(labels, probabilities, {row: why refused}, rows that took the per-value path) for
+        every row of ``rows``; a refused row's label and probabilities are placeholders."""
+        n = rows.num_rows
+        refused = dict(untyped)
+        if not n:
+            return np.empty(0), None, refused, 0
+        inp = check(rows, self.predictor.signature)
+        slow_mask = np.ones(n, dtype=bool) if inp is None else inp.slow
+        if slow_mask is None:
+            slow_mask = np.zeros(n, dtype=bool)
+        todo = np.ones(n, dtype=bool)
+        if untyped:
+            todo[list(untyped)] = False
+        fast = np.flatnonzero(todo & ~slow_mask)
+        slow = np.flatnonzero(todo & slow_mask)
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray | None]] = []
+        fast_input = None
+        if len(fast):
+            assert inp is not None
+            fast_input = inp if len(fast) == n else inp.take(fast)
+            done = self._score_input(fast_input)
+            parts += [(fast[at], lab, pro) for at, lab, pro in done.rows]
+            refused.update({int(fast[i]): why for i, why in done.refused.items()})
+        frame = None
+        if len(slow):
+            frame = to_frame(take(rows, slow))
+            done = self._score_frame(frame)
+            parts += [(slow[at], lab, pro) for at, lab, pro in done.rows]
+            refused.update({int(slow[i]): why for i, why in done.refused.items()})
+        if not parts:
+            return np.empty(n), None, refused, len(slow)
+        labels = concat([(at, lab) for at, lab, _ in parts], n)
+        proba = None
+        if parts[0][2] is not None:
+            proba = concat([(at, pro) for at, _, pro in parts if pro is not None], n)
+        if self.logger is not None:
+            self._log_sample(rows, n, refused, labels, proba, (fast, fast_input), (slow, frame))
+        return labels, proba, refused, len(slow)
+
+    def _score_input(self, inp: ModelInput) -> _Predicted:
+        """Rows validated on Arrow: the text cut of an ONNX model where it applies, else the model
+        on the whole input, halved where it refuses some rows."""
+        proba = self._coded(inp)
+        if proba is not None:
+            return _Predicted([(np.arange(inp.n), labels_from_proba(proba, self.classes), proba)], {})
+        refused: dict[int, str] = {}
+        rows = list(self._halves(inp.batch(), 0, inp.n, refused))
+        return _Predicted(rows, refused)
+
+    def _halves(
+        self, batch: Batch, lo: int, hi: int, refused: dict[int, str]
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        part = batch if (lo, hi) == (0, batch.n_rows) else batch.rows(lo, hi)
+        try:
+            labels, proba = self.predictor.predict_with_proba(part)
+        except _MODEL_ERRORS as exc:
+            if hi - lo == 1:
+                refused[lo] = _refusal(exc)
+                return
+            mid = (lo + hi) // 2
+            yield from self._halves(batch, lo, mid, refused)
+            yield from self._halves(batch, mid, hi, refused)
+            return
+        yield np.arange(lo, hi), np.asarray(labels), None if proba is None else np.asarray(proba)
+
+    def _score_frame(self, frame: pd.DataFrame) -> _Predicted:
+        """Rows the Arrow checks could not vouch for, validated value by value by the schema."""
+        refused: dict[int, str] = {}
+        rows = list(self._frame_halves(frame, refused))
+        return _Predicted(rows, refused)
+
+    def _frame_halves(
+        self, frame: pd.DataFrame, refused: dict[int, str]
+    ) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray | None]]:
+        if not len(frame):
+            return
+        try:
+            batch = self.predictor.prepare(frame[self.names])
+            labels, proba = self.predictor.predict_with_proba(batch)
+        except _MODEL_ERRORS as exc:
+            if len(frame) == 1:
+                refused[int(frame.index[0])] = _refusal(exc)
+                return
+            half = len(frame) // 2
+            yield from self._frame_halves(frame.iloc[:half], refused)
+            yield from self._frame_halves(frame.iloc[half:], refused)
+            return
+        yield frame.index.to_numpy(), np.asarray(labels), None if proba is None else np.asarray(proba)
+
+    def _coded(self, inp: ModelInput) -> np.ndarray | None:
         """Probabilities with the model's text preprocessing run once per distinct value (an ONNX
-        classifier whose text columns arrive dictionary-encoded), and the model's input at given
-        rows (for the log sample); else None."""
+        classifier whose text columns arrive dictionary-encoded); else None."""
+        if not inp.text:
+            return None
         if self._codes is _UNSET:
             with self._codes_lock:  # built once, by the first chunk's worker
                 if self._codes is _UNSET:
@@ -153,223 +232,64 @@ class Scorer:
         codes = self._codes
         if codes is None:
             return None
-        parts = arrow_chunks.model_codes(rows, self.predictor.signature)
-        if parts is None or not parts[1]:
-            return None
-        columns, text = parts
         try:
-            proba = codes.predict_proba(columns, text, rows.num_rows)
+            proba = codes.predict_proba(inp.columns, inp.text, inp.n)
         except Exception:  # noqa: BLE001 - the whole graph runs instead, and says what is wrong
             return None
-        if proba is None:
-            return None
+        return None if proba is None else np.asarray(proba)
 
-        def sample(picked: np.ndarray) -> dict[str, np.ndarray]:
-            return {
-                n: columns[n][picked] if n in columns else text[n][0][text[n][1][picked]] for n in self.names
-            }
-
-        return proba, sample
-
-    def process(
-        self, frame: pd.DataFrame, admission: Admission
-    ) -> tuple[pd.DataFrame, pd.Series | None, pd.DataFrame]:
-        """One chunk (the Ray engine's actors): (output rows, their watermarks or None, rejected rows)."""
-        scored, labels, proba, wm, rejected = self._score_frame(frame, admission)
-        return self.output(scored, labels, proba), wm, rejected
-
-    def _score_frame(
-        self, frame: pd.DataFrame, admission: Admission
-    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None, pd.Series | None, pd.DataFrame]:
-        rejects: list[pd.DataFrame] = []
-        frame = admission.admit(frame, lambda rows, reason: self._reject(rejects, rows, reason))
-        if self.enricher is not None and len(frame):
-            frame = self.enricher.enrich(frame)
-        scored, labels, proba = self.score(frame, rejects)
-        wm = scored["__wm"].reset_index(drop=True) if "__wm" in scored else None
-        rejected = pd.concat(rejects, ignore_index=True) if rejects else pd.DataFrame()
-        return scored, labels, proba, wm, rejected
-
-    def score(
-        self, frame: pd.DataFrame, rejects: list[pd.DataFrame]
-    ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray | None]:
-        """(scored rows, their labels, their probabilities); rejected rows go to ``rejects``."""
-        if self.text and len(frame):
-            frame = self._type_text(frame, rejects)
-        labels: list[np.ndarray] = []
-        probas: list[np.ndarray] = []
-        kept: list[pd.DataFrame] = []
-        for part, lab, proba in self._bisect(frame, rejects):
-            kept.append(part)
-            labels.append(lab)
-            if proba is not None:
-                probas.append(proba)
-        scored = (pd.concat(kept) if len(kept) > 1 else kept[0]) if kept else frame.iloc[:0]
-        labels_all = np.concatenate(labels) if labels else np.empty(0)
-        proba_all = np.concatenate(probas) if probas else None
-        if self.logger is not None and len(scored):
-            self._log_sample(lambda picked: scored.iloc[picked], scored, labels_all, proba_all)
-        return scored, labels_all, proba_all
-
-    def _log_arrow_sample(
-        self, rows: pa.RecordBatch, columns: Sample, labels: np.ndarray, proba: np.ndarray | None
+    def _log_sample(
+        self,
+        rows: pa.RecordBatch,
+        n: int,
+        refused: dict[int, str],
+        labels: np.ndarray,
+        proba: np.ndarray | None,
+        fast: tuple[np.ndarray, ModelInput | None],
+        slow: tuple[np.ndarray, pd.DataFrame | None],
     ) -> None:
-        """The log sample of a chunk scored from Arrow: its rows are validated already, so the sample
-        is taken from the model's input as it is (no DataFrame, no second validation)."""
-        picked = self._pick(len(rows))
+        """A ``log_sample`` share of the scored rows to the prediction log (for monitoring), each with
+        its key as the request id so that labels arriving later can be joined to it. The model's
+        input is logged as it was validated, whichever way each row took."""
+        scored = np.ones(n, dtype=bool)
+        if refused:
+            scored[list(refused)] = False
+        picked = np.flatnonzero(scored)[self._pick(int(scored.sum()))]
         if not len(picked):
             return
-        sample = Batch(self.predictor.signature, columns(picked), len(picked))
-        keys = None
-        if self.job.key:
-            col = rows.column(self.job.key)
-            if arrow_chunks.is_text(col.type) and not col.null_count:  # strings already
-                keys = col.take(picked).to_numpy(zero_copy_only=False)
-            else:  # as the pandas path has it (the schema's pandas metadata applies)
-                key = arrow_chunks.dense(rows.select([self.job.key]).take(picked)).to_pandas()
-                keys = key[self.job.key].astype(str).to_numpy()
-        self._log(picked, sample, keys, labels, proba)
+        parts: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {name: [] for name in self.names}
+        where = np.arange(len(picked))
+        (fast_rows, fast_input), (slow_rows, frame) = fast, slow
+        in_fast = np.isin(picked, fast_rows)
+        if in_fast.any() and fast_input is not None:
+            local = np.searchsorted(fast_rows, picked[in_fast])
+            for name, col in fast_input.take(local).arrays().items():
+                parts[name].append((where[in_fast], col))
+        if (~in_fast).any() and frame is not None:
+            local = np.searchsorted(slow_rows, picked[~in_fast])
+            for name, col in self.predictor.prepare(frame.iloc[local][self.names]).columns.items():
+                parts[name].append((where[~in_fast], col))
+        columns = {name: concat(p, len(picked)) for name, p in parts.items()}
+        sample = Batch(self.predictor.signature, columns, len(picked))
+        keys = key_text(rows.column(self.job.key).take(pa.array(picked))) if self.job.key else None
+        self.log_rows(sample, keys, labels[picked], None if proba is None else proba[picked])
 
     def _pick(self, n: int) -> np.ndarray:
         return np.flatnonzero(self._rng.random(n) < self.job.log_sample)
 
-    def _log_sample(
-        self,
-        rows_at: Callable[[np.ndarray], pd.DataFrame],
-        rows: Any,
-        labels: np.ndarray,
-        proba: np.ndarray | None,
+    def log_rows(
+        self, batch: Batch, keys: np.ndarray | None, labels: np.ndarray, proba: np.ndarray | None
     ) -> None:
-        """A ``log_sample`` share of the scored rows to the prediction log (for monitoring), each with
-        its key as the request id so that labels arriving later can be joined to it."""
-        picked = self._pick(len(rows))
-        if not len(picked):
-            return
-        sample = rows_at(picked)
-        batch = self.predictor.prepare(sample[self.names])
-        keys = sample[self.job.key].astype(str).to_numpy() if self.job.key else None
-        self._log(picked, batch, keys, labels, proba)
-
-    def _log(
-        self,
-        picked: np.ndarray,
-        batch: Batch,
-        keys: np.ndarray | None,
-        labels: np.ndarray,
-        proba: np.ndarray | None,
-    ) -> None:
+        """Scored rows (their validated input, predictions, keys) to the prediction logger."""
         from modelport.predictor import Prediction
 
         assert self.logger is not None
         result = Prediction(
-            self.mv,
-            labels[picked],
-            None if proba is None else proba[picked],
-            self.classes,
-            len(picked),
-            batch=batch,
-            runtime=self.predictor.runtime,
+            self.mv, labels, proba, self.classes, batch.n_rows, batch=batch, runtime=self.predictor.runtime
         )
         # one record, with a request id (the key) per row
         self.logger.log(result, self.run_id if keys is None else keys, "batch", 0.0)
 
-    def _bisect(
-        self, frame: pd.DataFrame, rejects: list[pd.DataFrame]
-    ) -> Iterator[tuple[pd.DataFrame, np.ndarray, np.ndarray | None]]:
-        if not len(frame):
-            return
-        try:
-            batch = self.predictor.prepare(frame[self.names])
-            labels, proba = self.predictor.predict_with_proba(batch)
-        except _MODEL_ERRORS as exc:
-            if len(frame) == 1:
-                message = exc.message if isinstance(exc, ModelportError) else f"the model refused it ({exc})"
-                self._reject(rejects, frame, message)
-                return
-            half = len(frame) // 2
-            yield from self._bisect(frame.iloc[:half], rejects)
-            yield from self._bisect(frame.iloc[half:], rejects)
-            return
-        yield frame, np.asarray(labels), None if proba is None else np.asarray(proba)
 
-    def _type_text(self, frame: pd.DataFrame, rejects: list[pd.DataFrame]) -> pd.DataFrame:
-        """CSV/JSON values arrive as text: convert each column to its signature type, row by row."""
-        frame = frame.copy()
-        bad = pd.Series("", index=frame.index, dtype=object)
-        for spec in self.predictor.signature.columns or ():
-            col = frame[spec.name]
-            if spec.type in ("string", "category"):
-                frame[spec.name] = col.where(col.isna(), col.astype(str))
-                continue
-            if spec.type == "datetime":
-                typed = pd.to_datetime(col, errors="coerce", utc=True)
-            elif spec.type == "bool":
-                typed = col.map(_parse_bool)
-            else:
-                typed = pd.to_numeric(col, errors="coerce")
-                if spec.type.startswith(("int", "uint")):
-                    whole = typed.isna() | (typed == np.floor(typed))
-                    typed = typed.where(whole, np.nan)
-            failed = typed.isna() & col.notna()
-            if failed.any():
-                got = col[failed].astype(str).str.slice(0, 50)
-                _note(bad, failed, f"column '{spec.name}' expects {spec.type}, got '" + got + "'")
-            integer = spec.type.startswith(("int", "uint"))
-            if integer and not spec.nullable:
-                empty = col.isna()
-                if empty.any():
-                    _note(bad, empty, pd.Series(f"column '{spec.name}' is empty", index=col.index)[empty])
-            frame[spec.name] = typed
-        rejected = bad != ""
-        if rejected.any():
-            self._reject(rejects, frame.loc[rejected], bad[rejected])
-            frame = frame.loc[~rejected]
-        for spec in self.predictor.signature.columns or ():
-            if spec.type.startswith(("int", "uint")) and not frame[spec.name].isna().any():
-                frame[spec.name] = frame[spec.name].astype(spec.type)
-        return frame
-
-    def output(self, scored: pd.DataFrame, labels: np.ndarray, proba: np.ndarray | None) -> pd.DataFrame:
-        job = self.job
-        data: dict[str, Any] = {}
-        if job.key:
-            data[job.key] = scored[job.key].to_numpy()
-        for col in job.passthrough:
-            if col != job.key:
-                data[col] = scored[col].to_numpy()
-        data["prediction"] = labels
-        if proba is not None and self.classes is not None:
-            for i, cls in enumerate(self.classes):
-                data[f"proba_{cls}"] = proba[:, i]
-        n = len(scored)
-        data["model"] = np.full(n, self.mv.name, dtype=object)
-        data["version"] = np.full(n, self.mv.version, dtype=np.int64)
-        data["run_id"] = np.full(n, self.run_id, dtype=object)
-        return pd.DataFrame(data)
-
-
-_UNSET: Any = object()
-Sample = Callable[[np.ndarray], dict[str, np.ndarray]]  # the model's input columns at given rows
-
-
-def _rows_of(columns: dict[str, np.ndarray]) -> Sample:
-    return lambda picked: {n: c[picked] for n, c in columns.items()}
-
-
-_MODEL_ERRORS = (ModelportError, ValueError, TypeError, KeyError, IndexError)
-
-
-def _note(bad: pd.Series, where: pd.Series, message: pd.Series) -> None:
-    """Add ``message`` to the reject reasons of the rows ``where``."""
-    bad[where] = np.where(bad[where] == "", message, bad[where] + "; " + message)
-
-
-def _parse_bool(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return None
-    text = str(value).strip().lower()
-    if text in ("true", "1", "yes", "t", "y"):
-        return True
-    if text in ("false", "0", "no", "f", "n"):
-        return False
-    return None
+def _refusal(exc: Exception) -> str:
+    return exc.message if isinstance(exc, ModelportError) else f"the model refused it ({exc})"

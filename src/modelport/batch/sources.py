@@ -21,6 +21,7 @@ import pandas as pd
 if TYPE_CHECKING:
     import pyarrow as pa
 
+from modelport.batch.arrow_rows import from_frame
 from modelport.batch.jobs import FILE_KINDS, SourceSpec
 from modelport.batch.state import FileRecord
 from modelport.errors import InvalidInput
@@ -110,10 +111,10 @@ class FileSource:
         columns: Sequence[str],
         bounds: Bounds | None,
         dictionary: Sequence[str] = (),
-    ) -> Iterator[pd.DataFrame | pa.RecordBatch]:
-        """Chunks of the files' rows (only ``columns``): Arrow record batches from Parquet (which
-        applies ``bounds`` in the scan and reads the ``dictionary`` columns dictionary-encoded),
-        DataFrames of text from CSV and JSON."""
+    ) -> Iterator[pa.RecordBatch]:
+        """Chunks of the files' rows (only ``columns``) as Arrow record batches: Parquet applies
+        ``bounds`` in the scan and reads the ``dictionary`` columns dictionary-encoded; CSV and
+        JSON come as text (typed by the signature later)."""
         if not paths:
             return
         if self.spec.kind == "parquet":
@@ -121,7 +122,7 @@ class FileSource:
             return
         for p in paths:
             for chunk in self._text_chunks(p, self.batch_size):
-                yield chunk[[c for c in columns if c in chunk.columns]]
+                yield from_frame(chunk[[c for c in columns if c in chunk.columns]])
 
     def _parquet(
         self, paths: Sequence[str], columns: Sequence[str], bounds: Bounds | None, dictionary: Sequence[str]
@@ -214,7 +215,7 @@ class SqlSource:
         with self.engine.connect() as conn:
             return conn.execute(text(f"SELECT max({self._col(self.wm)}) FROM {self._from()}")).scalar()
 
-    def read(self, columns: Sequence[str], bounds: Bounds) -> Iterator[pd.DataFrame]:
+    def read(self, columns: Sequence[str], bounds: Bounds) -> Iterator[pa.RecordBatch]:
         from sqlalchemy import text
 
         cols = ", ".join(self._col(c) for c in columns)
@@ -234,7 +235,7 @@ class SqlSource:
             )
             names = list(result.keys())
             for part in result.partitions(self.batch_size):
-                yield pd.DataFrame.from_records(part, columns=names)
+                yield from_frame(pd.DataFrame.from_records(part, columns=names))
 
     def close(self) -> None:
         self.engine.dispose()
