@@ -87,11 +87,13 @@ class ExtraColumnsWarning(UserWarning):
 class Overloaded(ModelportError):
     """The server sheds this request: its model's queue is full or the wait would exceed the SLA.
 
-    ``retry_after`` (seconds) becomes the HTTP ``Retry-After`` header of the 503.
+    ``retry_after`` (seconds) becomes the HTTP ``Retry-After`` header of the 503; ``wait`` is the
+    expected wait (seconds) that made the server shed it.
     """
 
     status = 503
 
-    def __init__(self, message: str, retry_after: float = 1.0) -> None:
+    def __init__(self, message: str, retry_after: float = 1.0, wait: float = 0.0) -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.wait = wait

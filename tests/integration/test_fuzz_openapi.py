@@ -90,6 +90,10 @@ class CountingApp:
     def prediction_target(self, scope: Any) -> Any:
         return self.app.prediction_target(scope)
 
+    def shed_pause(self) -> float:
+        pause: float = self.app.shed_pause()
+        return pause
+
     def handle(self, codec: Any, params: Any, scope: Any, body: bytes, respond: Any) -> None:
         def counted(answer: Any) -> None:
             self.seen[(scope["method"], scope["path"], answer[0])] += 1

@@ -45,6 +45,10 @@ class ModelportApp(Starlette):
             return None
         return match(scope["path"])
 
+    def shed_pause(self) -> float:
+        """Seconds to hold back the next request of a connection that was just answered 503."""
+        return self.service.shed_pause
+
     def handle(
         self, codec: Codec, params: dict[str, str], scope: Scope, body: bytes, respond: Respond
     ) -> None:

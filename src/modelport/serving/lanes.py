@@ -139,14 +139,23 @@ class Lane:
         return loop_lag + calls * per_call / self.slots
 
     def admit(self, loop_lag: float = 0.0) -> None:
-        """Raise :class:`Overloaded` when this request should be shed instead of queued."""
+        """Raise :class:`Overloaded` when this request should be shed instead of queued.
+
+        ``loop_lag`` (how late the event loop runs) counts only for a version scored on the loop,
+        whose queue the loop's backlog is. A version scored in the thread pool waits for its slots,
+        which its own queue measures; the loop's lateness there is mostly other requests' parsing
+        and the 503s themselves, and shedding more because of it would only shed more (a closed-loop
+        client sends its next request as soon as it has the 503)."""
         policy = self.policy
+        if not self.scored_on_loop:
+            loop_lag = 0.0
         if len(self.pending) >= policy.max_queue:
             self._shed("queue_full")
             raise Overloaded(
                 f"Model '{self.name}' version {self.version} has {len(self.pending)} requests waiting "
                 f"(the limit is {policy.max_queue}); retry later.",
                 self._retry_after(),
+                self.expected_wait(),
             )
         if policy.sla_ms is not None:
             wait = self.expected_wait(loop_lag)
@@ -156,7 +165,14 @@ class Lane:
                     f"Model '{self.name}' version {self.version} is at capacity: the expected wait of "
                     f"{wait * 1000:.0f} ms exceeds the {policy.sla_ms:g} ms SLA; retry later.",
                     self._retry_after(wait),
+                    wait,
                 )
+
+    @property
+    def scored_on_loop(self) -> bool:
+        """Are this version's calls (small ones) run on the event loop?"""
+        low = self.call_seconds
+        return self.on_loop and low is not None and low < INLINE_MAX_SECONDS
 
     def _retry_after(self, wait: float | None = None) -> float:
         return max(1.0, math.ceil(self.expected_wait() if wait is None else wait))

@@ -34,6 +34,7 @@ from modelport.serving.lanes import INLINE_MAX_BYTES
 
 log = logging.getLogger(__name__)
 _CLOSE = b"connection: close\r\n"
+SHED_HOLD_MAX = 1.0  # seconds
 
 
 @runtime_checkable
@@ -41,6 +42,8 @@ class Answerer(Protocol):
     """What the protocol needs of the app (:class:`~modelport.serving.asgi.ModelportApp` has it)."""
 
     def prediction_target(self, scope: Scope) -> tuple[Any, dict[str, str]] | None: ...
+
+    def shed_pause(self) -> float: ...
 
     def handle(
         self, codec: Any, params: dict[str, str], scope: Scope, body: bytes, respond: Callable[[Any], None]
@@ -65,6 +68,7 @@ class HttpProtocol(HttpToolsProtocol):
         self._answerer: Answerer | None = app if isinstance(app, Answerer) else None
         self._held: RequestResponseCycle | None = None
         self._target: tuple[Any, dict[str, str]] | None = None
+        self._sheds = 0  # 503s in a row on this connection
 
     def on_message_begin(self) -> None:
         # a response written from the parser's callbacks armed the keep-alive timer; a pipelined
@@ -139,3 +143,23 @@ class HttpProtocol(HttpToolsProtocol):
         if not cycle.keep_alive:
             self.transport.close()
         self.on_response_complete()
+        if status != 503:
+            self._sheds = 0
+        elif self._answerer is not None and not self.transport.is_closing():
+            self._sheds += 1
+            self._hold_reading(self._answerer.shed_pause() * 2 ** min(self._sheds - 1, 8))
+
+    def _hold_reading(self, seconds: float) -> None:
+        """Read this connection's next request only after ``seconds`` (its 503 is already out):
+        the service's pause after a shed, doubled for each further 503 in a row on the connection
+        (at most SHED_HOLD_MAX), so that clients that retry at once cannot keep the event loop
+        answering 503s instead of the requests it admitted."""
+        seconds = min(seconds, SHED_HOLD_MAX)
+        if seconds <= 0:
+            return
+        self.flow.pause_reading()
+        self.loop.call_later(seconds, self._resume_reading)
+
+    def _resume_reading(self) -> None:
+        if not self.transport.is_closing():
+            self.flow.resume_reading()

@@ -50,6 +50,7 @@ SHADOW_POLICY = ModelPolicy(max_queue=64, concurrency=1)
 # Versions are stored as 64-bit integers; a larger one cannot exist (and SQLite cannot even be asked).
 MAX_VERSION = 2**63 - 1
 _REF_CACHE_SIZE = 1024
+SHED_PAUSE_MIN, SHED_PAUSE_MAX = 0.005, 1.0  # seconds
 Respond = Callable[[Answer], None]
 
 
@@ -96,6 +97,9 @@ class Service:
         self._lanes: dict[tuple[str, int, bool], Lane] = {}
         self._refs: dict[str, ModelRef] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        # seconds the transport holds back the next request of a connection that was just shed (a
+        # closed-loop client sends it the moment it has the 503; see :attr:`shed_pause`)
+        self.shed_pause = 0.0
 
     # --- the path ---------------------------------------------------------------------------------
 
@@ -207,6 +211,12 @@ class Service:
 
     def _failed(self, call: _Call, exc: BaseException) -> None:
         self.metrics.requests_in_flight -= 1
+        if isinstance(exc, Overloaded):
+            # The 503 goes out at once; the transport reads the connection's next request only
+            # after about the wait that made it shed (at most SHED_PAUSE_MAX): a client that retries
+            # at once would otherwise keep the event loop answering 503s, and the predict calls
+            # waiting for the GIL, so that shedding cost the goodput it was meant to keep.
+            self.shed_pause = min(max(exc.wait, SHED_PAUSE_MIN), SHED_PAUSE_MAX)
         status, answer = error_answer(call.codec, exc, call.client_rid)
         name = call.name if call.name in self.manager.names or not self.manager.refs else None
         self.metrics.observe_error(name, call.version if name else None, call.codec.name, status)
