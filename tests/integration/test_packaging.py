@@ -37,15 +37,16 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    """credit:2 (a scikit-learn pipeline, alias production) in its own MODELPORT_HOME."""
+    """credit:2 (a scikit-learn pipeline, alias production) in its own MODELPORT_HOME, without ONNX
+    twins: packages run the native runtime unless a test compiles one."""
     home = tmp_path_factory.mktemp("pkg") / "home"
     mpatch = pytest.MonkeyPatch()
     mpatch.setenv("MODELPORT_HOME", str(home))
     mpatch.delenv("MODELPORT_DB_URL", raising=False)
     mpatch.delenv("MODELPORT_ARTIFACTS", raising=False)
     model, X, _ = credit_pipeline()
-    mp.register(model, "credit", sample=X)
-    mv = mp.register(model, "credit", sample=X, alias="production")
+    mp.register(model, "credit", sample=X, compile=False)
+    mv = mp.register(model, "credit", sample=X, alias="production", compile=False)
     from modelport.client import default_client
 
     rows = json.loads(X.head(3).to_json(orient="records"))
