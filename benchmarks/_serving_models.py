@@ -99,7 +99,8 @@ def _wide_data() -> tuple[Any, np.ndarray]:
 
 
 def build_models(tmp: Path) -> dict[str, Any]:
-    """Register + compile credit, wide and mlp in a fresh MODELPORT_HOME; write every body."""
+    """Register credit, wide and mlp in a fresh MODELPORT_HOME as a new user would (registration
+    builds each ONNX twin); write every body."""
     import joblib
     import torch
     from bench_compiled import _mlp
@@ -124,8 +125,9 @@ def build_models(tmp: Path) -> dict[str, Any]:
         ("wide", wide, Xw, {}),
         ("mlp", mlp, Xn, {"flavor_options": {"task": "classifier", "classes": [0, 1]}}),
     ):
-        mv = mp.register(model, name, sample=sample, **kwargs)
-        report = mp.compile(mv.ref)
+        mv = mp.register(model, name, sample=sample, **kwargs)  # builds and gates the twin (the default)
+        report = reg.parity_report(mv)
+        assert report is not None, f"{name}: registration stored no ONNX twin"
         twin = reg.meta.get_compiled(mv.name, mv.version, "onnx")
         onnx_file = None
         if twin is not None:
