@@ -351,11 +351,17 @@ def test_ray_engine_scores_the_same_rows_as_the_local_engine(tmp_path: Path, mod
         data.iloc[:300].to_parquet(folder / "data" / "a.parquet")
     assert mp.batch.run(ray_job).rows_out == 300
     mp.batch.run(local_job)
+    late = data.iloc[300:].astype({"age": "Int64"})
+    late.loc[350, "age"] = pd.NA  # a row for the rejects, which travel back from the actors too
     for folder in (ray_dir, local_dir):
-        data.iloc[300:].to_parquet(folder / "data" / "b.parquet")
+        late.to_parquet(folder / "data" / "b.parquet")
     r = mp.batch.run(ray_job)
-    assert r.rows_out == 100 and r.stats["watermark_after"] == (T0 + pd.Timedelta(minutes=399)).isoformat()
-    mp.batch.run(local_job)
+    assert (r.rows_out, r.stats["rows_rejected"]) == (99, 1)
+    assert r.stats["watermark_after"] == (T0 + pd.Timedelta(minutes=399)).isoformat()
+    assert mp.batch.run(local_job).stats["rows_rejected"] == 1
+    rejects = [pd.read_parquet(folder / "scores" / "_rejects") for folder in (ray_dir, local_dir)]
+    pd.testing.assert_frame_equal(rejects[0].drop(columns="run_id"), rejects[1].drop(columns="run_id"))
+    assert rejects[0]["application_id"].tolist() == ["350"]
     logged = mp.prediction_log("credit")  # both engines log a sample (1 %) of their rows
     assert set(logged["protocol"]) == {"batch"} and 0 < len(logged) < 40
     cols = ["application_id", "prediction", "proba_0", "proba_1", "version"]

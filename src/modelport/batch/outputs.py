@@ -47,7 +47,9 @@ def reject_table(rows: pa.RecordBatch, reasons: str | Sequence[str], run_id: str
     frame = to_frame(rows).astype("string").astype(object)
     frame["reject_reason"] = reasons if isinstance(reasons, str) else list(reasons)
     frame["run_id"] = run_id
-    return pa.Table.from_pandas(frame, preserve_index=False)
+    # text even where a chunk's column is all empty, so that every chunk's rejects have one schema
+    schema = pa.schema([(str(c), pa.string()) for c in frame.columns])
+    return pa.Table.from_pandas(frame, schema=schema, preserve_index=False)
 
 
 def _large(col: pa.Array) -> pa.Array:
