@@ -16,7 +16,6 @@ This module is imported only for ``engine: ray``; the local engine never imports
 
 from __future__ import annotations
 
-import os
 from collections.abc import Generator
 from typing import Any
 
@@ -32,7 +31,6 @@ from modelport.config import Settings
 from modelport.errors import InvalidInput
 from modelport.schema import Batch
 
-_ENV = ("MODELPORT_HOME", "MODELPORT_DB_URL", "MODELPORT_ARTIFACTS", "MODELPORT_AUTO_COMPILE")
 PART = "__modelport_part"
 WM = "__modelport_wm"
 _OUTPUT, _REJECTS, _LOG = 0, 1, 2
@@ -45,10 +43,9 @@ class _ScoreActor:
     scores Arrow table after Arrow table."""
 
     def __init__(
-        self, job: Job, ref: str, run_id: str, text: bool, admission: Admission, env: dict[str, str]
+        self, job: Job, ref: str, run_id: str, text: bool, admission: Admission, settings: Settings
     ):
-        os.environ.update(env)
-        from modelport.client import default_client
+        from modelport.client import Client
 
         enricher = None
         if job.features is not None:  # each actor opens the feature store once, like the model
@@ -57,7 +54,8 @@ class _ScoreActor:
             enricher = make_enricher(job.features)
         # an actor holds num_cpus_per_actor CPUs (default 1): its model computes with as many threads
         threads = job.threads or max(1, int(float(job.ray.get("num_cpus_per_actor", 1))))
-        predictor = default_client().registry.load(ref, runtime=job.runtime, threads=threads)
+        # the driver's store settings, handed over whole (not through the actor's environment)
+        predictor = Client(settings).registry.load(ref, runtime=job.runtime, threads=threads)
         self.scorer = Scorer(job, predictor, run_id, text, enricher)
         self.logged = _Collector() if job.log_sample > 0 else None
         self.scorer.logger = self.logged
@@ -184,8 +182,6 @@ def score_on_ray(
             log_to_driver=False,
         )
     try:
-        env = {k: v for k in _ENV if (v := os.environ.get(k))}
-        env.setdefault("MODELPORT_HOME", str(settings.home))
         readers = {"parquet": ray.data.read_parquet, "csv": ray.data.read_csv, "json": ray.data.read_json}
         fs = getattr(increment.source, "fs", None)
         kwargs: dict[str, Any] = {"filesystem": fs} if fs is not None and job.source.kind == "parquet" else {}
@@ -209,7 +205,7 @@ def score_on_ray(
                 "run_id": scorer.run_id,
                 "text": scorer.text,
                 "admission": increment.admission,
-                "env": env,
+                "settings": settings,
             },
             batch_size=job.batch_size,
             batch_format="pyarrow",
