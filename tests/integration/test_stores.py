@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import multiprocessing as mp_proc
 import os
 from pathlib import Path
@@ -112,5 +113,8 @@ def test_fsspec_artifact_store(home: Path, tmp_path: Path, monkeypatch, scheme: 
     if scheme == "file":
         remote = Path(mv.artifact_uri.removeprefix("file://")) / "model" / "model.joblib"
         remote.write_bytes(b"tampered")
+        # registration's parity gate loaded credit:1 once, into the verified cache: drop it, so
+        # that this load downloads the tampered file
+        shutil.rmtree(home / "cache" / hashlib.sha256(mv.artifact_uri.encode()).hexdigest()[:24])
         with pytest.raises(mp.ArtifactTampered):
-            mp.load("credit:1")
+            mp.load("credit:1", runtime="native")  # (runtime="auto" runs the twin, its own files)
