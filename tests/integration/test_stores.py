@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import shutil
 import multiprocessing as mp_proc
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np

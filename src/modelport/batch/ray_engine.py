@@ -42,9 +42,7 @@ class _ScoreActor:
     """A Ray actor: loads the pinned model version (and opens the job's feature store) once, then
     scores Arrow table after Arrow table."""
 
-    def __init__(
-        self, job: Job, ref: str, run_id: str, text: bool, admission: Admission, settings: Settings
-    ):
+    def __init__(self, job: Job, ref: str, run_id: str, text: bool, admission: Admission, settings: Settings):
         from modelport.client import Client
 
         enricher = None
