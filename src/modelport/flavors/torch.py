@@ -149,7 +149,7 @@ def _example(torch: Any, sample: Batch | None, dtype: str, how: str) -> Any:
             f"Saving a PyTorch model with {how} needs sample=<a few input rows>; "
             "or pass flavor_options={'format': 'state_dict'} with an importable class."
         )
-    x = _tensor(torch, sample, dtype)[:_EXAMPLE_ROWS]
+    x = to_tensor(torch, sample, dtype)[:_EXAMPLE_ROWS]
     # torch.export specialises a batch axis of size 1; two rows keep it dynamic.
     return torch.cat([x, x]) if x.shape[0] < 2 else x
 
@@ -216,7 +216,7 @@ def _distributions(module: str) -> tuple[str, ...]:
     return tuple(d for d in dists if d != "torch")
 
 
-def _tensor(torch: Any, batch: Batch, dtype: str) -> Any:
+def to_tensor(torch: Any, batch: Batch, dtype: str) -> Any:
     if batch.tensor is not None:
         arr = batch.tensor
         if arr.dtype.kind == "f":
@@ -237,7 +237,7 @@ class _Loaded:
         self._torch = require("torch", "torch")
 
     def _forward(self, batch: Batch) -> Any:
-        out = self.raw(_tensor(self._torch, batch, self._dtype))
+        out = self.raw(to_tensor(self._torch, batch, self._dtype))
         return out[0] if isinstance(out, (tuple, list)) else out
 
     def predict(self, batch: Batch) -> np.ndarray:

@@ -58,10 +58,10 @@ def convert(raw: Any, signature: Signature, sample: Batch | None, info: dict[str
 
 def _example(torch: Any, signature: Signature, sample: Batch | None, dtype: str) -> Any:
     """A few input rows (at least two: a batch axis of 1 would be specialised away)."""
-    from modelport.flavors.torch import _tensor
+    from modelport.flavors.torch import to_tensor
 
     if sample is not None and sample.n_rows > 0:
-        x = _tensor(torch, sample, dtype)[:_EXAMPLE_ROWS]
+        x = to_tensor(torch, sample, dtype)[:_EXAMPLE_ROWS]
     elif signature.tensor is not None:
         spec = signature.tensor
         shape = [2 if s < 0 else s for s in spec.shape]
