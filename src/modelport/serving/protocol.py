@@ -34,7 +34,7 @@ from modelport.serving.lanes import INLINE_MAX_BYTES
 
 log = logging.getLogger(__name__)
 _CLOSE = b"connection: close\r\n"
-SHED_HOLD_MAX = 1.0  # seconds
+SHED_HOLD_MAX = 0.25  # seconds: long enough to calm a closed loop, short of an open loop's client timeouts
 
 
 @runtime_checkable
