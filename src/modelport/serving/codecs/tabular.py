@@ -87,7 +87,7 @@ def positional(data: list[Any], signature: Signature, where: str) -> dict[str, A
     return {n: [r[i] for r in data] for i, n in enumerate(names)}
 
 
-_FLOATS = frozenset({"float32", "float64"})
+FLOATS = frozenset({"float32", "float64"})
 
 
 def float_matrix(rows: Any, signature: Signature) -> np.ndarray | None:
@@ -95,7 +95,7 @@ def float_matrix(rows: Any, signature: Signature) -> np.ndarray | None:
     a float and every value a number or boolean (the same values ``prepare`` would make of them);
     None when that does not hold, and the caller takes the per-column path."""
     columns = signature.columns or ()
-    if signature.tensor is not None or not columns or any(c.type not in _FLOATS for c in columns):
+    if signature.tensor is not None or not columns or any(c.type not in FLOATS for c in columns):
         return None
     try:
         arr = rows if isinstance(rows, np.ndarray) else np.array(rows)
@@ -114,7 +114,7 @@ def records_matrix(records: list[dict[str, Any]], signature: Signature) -> np.nd
     them and every value is a JSON number; None otherwise (the per-column path then validates, warns
     about extra columns and names what is missing or of the wrong type)."""
     columns = signature.columns or ()
-    if signature.tensor is not None or not columns or any(c.type not in _FLOATS for c in columns):
+    if signature.tensor is not None or not columns or any(c.type not in FLOATS for c in columns):
         return None
     names = signature.names
     width = len(names)

@@ -207,6 +207,9 @@ def decode(request_data: tuple[Any, bytes], signature: Signature) -> Any:
         whole = _column_matrix(payload, signature)
         if whole is not None:
             return whole
+        columns = _column_lists(payload, signature)
+        if columns is not None:
+            return columns
     named = tensors(payload, binary)
     if signature.tensor is not None:
         if len(named) != 1:
@@ -250,6 +253,8 @@ def _column_matrix(payload: Any, signature: Signature) -> np.ndarray | None:
     names = signature.names
     if not isinstance(inputs, list) or len(inputs) != len(names) or len(names) < 2:
         return None
+    if any(c.type not in tabular.FLOATS for c in signature.columns or ()):
+        return None  # (a model with other column types: the per-column lists or the general path)
     try:  # whole-request checks, a set each, instead of a Python step per check and input
         by_name = {inp["name"]: inp["data"] for inp in inputs}
         shapes = {tuple(inp["shape"]) for inp in inputs}
@@ -270,6 +275,42 @@ def _column_matrix(payload: Any, signature: Signature) -> np.ndarray | None:
     except (ValueError, TypeError, OverflowError):
         return None
     return tabular.float_matrix(matrix.T, signature) if matrix.ndim == 2 else None
+
+
+_FAMILY = {"FP": "float", "IN": "int", "UI": "uint", "BO": "bool", "BY": "string"}
+_VALUE_TYPES = {"float": frozenset({float, int}), "int": frozenset({int}), "uint": frozenset({int})}
+
+
+def _column_lists(payload: Any, signature: Signature) -> dict[str, list[Any]] | None:
+    """One JSON input per signature column, each a flat list whose datatype is its column's kind
+    and whose values are of that kind, as the plain lists ``prepare`` validates (what a tensor per
+    column would have become, without building one); None for anything else, which the general
+    path decodes with its own errors."""
+    inputs = payload.get("inputs") if isinstance(payload, dict) else None
+    columns = {c.name: c for c in signature.columns or ()}
+    if not isinstance(inputs, list) or len(inputs) != len(columns):
+        return None
+    out: dict[str, list[Any]] = {}
+    for inp in inputs:
+        if type(inp) is not dict or "parameters" in inp:
+            return None
+        name, datatype, shape, data = inp.get("name"), inp.get("datatype"), inp.get("shape"), inp.get("data")
+        column = columns.get(name) if type(name) is str else None
+        if column is None or name in out or type(data) is not list or type(shape) is not list:
+            return None
+        if len(shape) not in (1, 2) or shape[0] != len(data) or shape[1:] not in ([], [1]):
+            return None
+        family = _FAMILY.get(datatype[:2]) if type(datatype) is str and datatype in DATATYPES else None
+        kind = column.type
+        kind = "string" if kind == "category" else kind.rstrip("0123456789")
+        if family is None or family != kind:
+            return None
+        types = set(map(type, data))
+        allowed = _VALUE_TYPES.get(family, frozenset({bool}) if family == "bool" else frozenset({str}))
+        if not types <= allowed:
+            return None
+        out[str(name)] = data
+    return out if out and len({len(d) for d in out.values()}) == 1 else None
 
 
 def _output(name: str, arr: np.ndarray, binary: bool) -> tuple[dict[str, Any], bytes]:
