@@ -390,16 +390,16 @@ def _c_compute(args: dict[str, Any]) -> dict[str, Any]:
 
 def _text_cut(args: dict[str, Any]) -> tuple[Any, Any, list[Any]] | None:
     """For information, not part of (d): the local engine's own compute on the same rows in memory
-    (the ONNX graph with its text part run once per distinct value, ``flavors.onnx.TextCodes``),
+    (the ONNX graph with its text part run once per distinct value, ``flavors.onnx_text.TextCodes``),
     fed as the engine feeds it (Arrow chunks, text dictionary-encoded); one thread per CPU."""
     import pyarrow.parquet as pq
 
     import modelport as mp
     from modelport.batch import model_input
-    from modelport.flavors.onnx import text_codes
+    from modelport.flavors.onnx_text import text_codes
 
     predictor = mp.load(args["ref"], runtime="onnx", threads=1)  # one chunk per thread, as the engine
-    cut = text_codes(predictor._model)
+    cut = text_codes(predictor.loaded)
     if cut is None:
         return None
     text = [c.name for c in predictor.signature.columns or () if c.type in ("string", "category")]

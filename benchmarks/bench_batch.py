@@ -41,7 +41,7 @@ counts Ray's shared-memory object store once per process that maps it, so it ove
     is (d). Measured once on up to 1M rows — throughput does not depend on the dataset size.
 (i) for information, not part of (d): the local engine's own compute in memory — the same ONNX
     graph with its text part run once per distinct value of the dictionary-encoded text columns
-    (``flavors.onnx.TextCodes``, which the engine uses), one thread per CPU — so that the goal line
+    (``flavors.onnx_text.TextCodes``, which the engine uses), one thread per CPU — so that the goal line
     also shows what (a) loses to I/O and start-up against the compute it actually does.
 
 ``BENCH_BATCH_ONLY=ray,Spark`` runs only the contenders whose label holds one of the words

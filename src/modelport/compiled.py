@@ -22,6 +22,7 @@ from typing import Any
 import modelport.flavors as flavors
 from modelport.errors import FlavorError, ModelportError
 from modelport.flavors.base import ConversionUnsupported, LoadedModel
+from modelport.flavors.onnx_graph import merge_column_inputs
 from modelport.model_version import ModelVersion
 from modelport.parity import ParityReport, Tolerance, check_parity
 from modelport.predictor import Predictor
@@ -63,7 +64,7 @@ def build(
         ) from exc
     onnx_flavor = flavors.get("onnx")
     notes = list(converted.notes)
-    if onnx_flavor.merge_column_inputs(converted.model, mv.signature.names):
+    if merge_column_inputs(converted.model, mv.signature.names):
         notes.append("one 2-d input for the numeric columns instead of one input per column")
     staging = artifacts.new_staging_dir()
     try:

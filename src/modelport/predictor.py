@@ -36,6 +36,11 @@ class Predictor:
         self._model = loaded
 
     @property
+    def loaded(self) -> LoadedModel:
+        """The flavor's loaded model this predictor calls (e.g. the ONNX flavor's session wrapper)."""
+        return self._model
+
+    @property
     def raw(self) -> Any:
         """The runtime's model object (an sklearn Pipeline, an xgboost Booster, an ORT session...)."""
         return self._model.raw

@@ -1,5 +1,5 @@
 """The local engine's ONNX text cut: a classifier's text preprocessing run once per distinct value
-of the dictionary-encoded text columns (flavors.onnx.TextCodes), against the whole graph: the same
+of the dictionary-encoded text columns (flavors.onnx_text.TextCodes), against the whole graph: the same
 probabilities bit for bit, the same log sample, nulls included, and no cut where it could mix rows."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import modelport as mp
 from modelport.batch import model_input
 from modelport.batch.admission import Admission
 from modelport.batch.scoring import Scorer
-from modelport.flavors import onnx as onnx_flavor
+from modelport.flavors import onnx_text
 from tests.integration.test_batch import applications, job, output
 from tests.integration.test_batch_arrow import _Captured
 from tests.integration.test_batch_arrow import _scorer as _job_scorer
@@ -66,7 +66,7 @@ def test_the_cut_scores_exactly_like_the_whole_graph(twin: Any) -> None:
         assert a.slow_rows == b.slow_rows == 0
         assert a.table.equals(b.table)  # probabilities bit for bit
     codes = cut._codes
-    assert isinstance(codes, onnx_flavor.TextCodes) and codes._checked is True and len(codes._heads) == 2
+    assert isinstance(codes, onnx_text.TextCodes) and codes._checked is True and len(codes._heads) == 2
 
 
 def test_the_cut_logs_the_same_sample(twin: Any) -> None:
@@ -75,7 +75,7 @@ def test_the_cut_logs_the_same_sample(twin: Any) -> None:
     batch = _encoded(_chunks()[0])
     cut.score_chunk(batch, Admission("updated_at"))
     whole.score_chunk(batch, Admission("updated_at"))
-    assert isinstance(cut._codes, onnx_flavor.TextCodes)
+    assert isinstance(cut._codes, onnx_text.TextCodes)
     (a, a_keys), (b, b_keys) = cut.logger.records[0], whole.logger.records[0]
     np.testing.assert_array_equal(a_keys, b_keys)
     np.testing.assert_array_equal(a.probabilities, b.probabilities)
@@ -86,7 +86,7 @@ def test_the_cut_logs_the_same_sample(twin: Any) -> None:
 
 
 def test_a_cut_that_disagrees_with_the_whole_graph_is_turned_off(twin: Any) -> None:
-    codes = onnx_flavor.text_codes(twin._model)
+    codes = onnx_text.text_codes(twin.loaded)
     assert codes is not None
     batch = _encoded(_chunks()[0])
     inp = model_input.check(batch, twin.signature)
@@ -108,12 +108,12 @@ def test_no_cut_where_a_node_could_mix_rows() -> None:
     def node(op: str, **attrs: Any) -> Any:
         return helper.make_node(op, ["a", "b"], ["c"], **attrs)
 
-    assert not onnx_flavor._row_wise(node("Concat", axis=0), 2)
-    assert onnx_flavor._row_wise(node("Concat", axis=-1), 3)
-    assert not onnx_flavor._row_wise(node("Concat", axis=-1), 1)  # rank 1: the rows themselves
-    assert not onnx_flavor._row_wise(node("Gather"), 2)  # axis 0 by default
-    assert not onnx_flavor._row_wise(node("TopK"), 2)
-    assert onnx_flavor._row_wise(node("Equal"), 2)
+    assert not onnx_text._row_wise(node("Concat", axis=0), 2)
+    assert onnx_text._row_wise(node("Concat", axis=-1), 3)
+    assert not onnx_text._row_wise(node("Concat", axis=-1), 1)  # rank 1: the rows themselves
+    assert not onnx_text._row_wise(node("Gather"), 2)  # axis 0 by default
+    assert not onnx_text._row_wise(node("TopK"), 2)
+    assert onnx_text._row_wise(node("Equal"), 2)
 
 
 def test_a_job_with_the_cut_scores_like_the_native_model(tmp_path: Path, twin: Any) -> None:

@@ -10,7 +10,7 @@ judged here at all (text for a number, a time-zone-aware time) marks every row.
 
 Text columns read dictionary-encoded stay ``(distinct values, a code per row)`` until the model's
 input is built (:meth:`ModelInput.batch`), so that an ONNX model's text preprocessing can run once
-per distinct value (``flavors.onnx.TextCodes``).
+per distinct value (``flavors.onnx_text.TextCodes``).
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ A run, under the job's lock in the store:
    (``model_input``), predict (the ONNX twin where its parity gate passed), write results and
    rejected rows (with the reason, ``outputs``) to staging. Only the rows that need a per-value
    decision take a slower way; an ONNX classifier's text preprocessing runs once per distinct
-   value of the dictionary-encoded text columns (``flavors.onnx.TextCodes``); several chunks are
+   value of the dictionary-encoded text columns (``flavors.onnx_text.TextCodes``); several chunks are
    scored at once on worker threads while the next is read and the previous written
    (``pipeline``); staged files are fsynced once, before the commit.
 4. **Commit** the new watermark, files and keys together with the run's statistics in one

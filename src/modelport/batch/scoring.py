@@ -80,7 +80,7 @@ class Scorer:
         self.mv = predictor.model_version
         self.classes = predictor.classes
         self.names = list(predictor.signature.names)
-        self._codes: Any = _UNSET  # a flavors.onnx.TextCodes, or None, once the first chunk asks
+        self._codes: Any = _UNSET  # a flavors.onnx_text.TextCodes, or None, once the first chunk asks
         self._codes_lock = threading.Lock()
 
     def score_chunk(self, chunk: pa.RecordBatch | pa.Table, admission: Admission) -> Scored:
@@ -225,10 +225,10 @@ class Scorer:
         if self._codes is _UNSET:
             with self._codes_lock:  # built once, by the first chunk's worker
                 if self._codes is _UNSET:
-                    from modelport.flavors.onnx import text_codes
+                    from modelport.flavors.onnx_text import text_codes
 
                     onnx = self.predictor.runtime == "onnx"
-                    self._codes = text_codes(getattr(self.predictor, "_model", None)) if onnx else None
+                    self._codes = text_codes(self.predictor.loaded) if onnx else None
         codes = self._codes
         if codes is None:
             return None

@@ -35,8 +35,8 @@ from modelport.flavors.base import (
     mro_modules,
     require,
 )
+from modelport.flavors.onnx_graph import column_type, elem_type, unzip_outputs
 from modelport.schema import Batch, ColumnSpec, Signature, TensorSpec
-from modelport.schema.signature import NUMERIC_TYPES
 
 NAME = "onnx"
 FORMAT_VERSION = 1
@@ -71,7 +71,7 @@ def save(obj: Any, path: Path, sample: Batch | None, **options: Any) -> Saved:
     proto = _proto(obj)
     onnx.save_model(proto, str(path / _FILE))
     outputs = proto.graph.output
-    label = next((o.name for o in outputs if _elem(o) in _LABEL_TYPES), None)
+    label = next((o.name for o in outputs if elem_type(o) in _LABEL_TYPES), None)
     proba = next((o.name for o in outputs if o.name != label and _is_proba(o)), None)
     task = options.get("task") or ("classifier" if label and proba else "regressor")
     if task not in ("classifier", "regressor"):
@@ -100,7 +100,7 @@ def load(path: Path, info: dict[str, Any], threads: int | None = None) -> Any:
     session = ort.InferenceSession(
         str(path / info.get("file", _FILE)), opts, providers=["CPUExecutionProvider"]
     )
-    return _Loaded(session, info)
+    return OnnxModel(session, info)
 
 
 def read_file(path: Path) -> Any:
@@ -129,72 +129,9 @@ def to_onnx(
     proto = require("onnx", "onnx").ModelProto()
     proto.CopyFrom(_proto(source))  # never edit the caller's ModelProto
     notes = ["pass-through: the registered ONNX graph"]
-    if _unzip_outputs(proto):
+    if unzip_outputs(proto):
         notes.append("ZipMap probability output replaced by the plain (rows, classes) tensor it wraps")
     return Converted(model=proto, task=info.get("task"), classes=info.get("classes"), notes=notes)
-
-
-def _unzip_outputs(proto: Any) -> bool:
-    """Turn each ZipMap that produces a graph output into an Identity of its float tensor."""
-    onnx = require("onnx", "onnx")
-    outputs = {o.name: o for o in proto.graph.output}
-    changed = False
-    for i, node in enumerate(proto.graph.node):
-        if node.op_type != "ZipMap" or node.output[0] not in outputs:
-            continue
-        labels = next((a for a in node.attribute if a.name.startswith("classlabels")), None)
-        n = len(labels.ints or labels.strings) if labels is not None else None
-        out = outputs[node.output[0]]
-        identity = onnx.helper.make_node("Identity", [node.input[0]], [out.name], name=node.name)
-        proto.graph.node[i].CopyFrom(identity)
-        out.CopyFrom(onnx.helper.make_tensor_value_info(out.name, onnx.TensorProto.FLOAT, [None, n]))
-        changed = True
-    return changed
-
-
-def merge_column_inputs(proto: Any, names: list[str]) -> bool:
-    """Give a graph with one (n, 1) input per column, all of one numeric type, named and ordered
-    as ``names``, a single (n, len(names)) input instead, split into the old inputs in the graph.
-
-    The same computation, fed as one 2-d array: onnxruntime's per-input cost (about 1 µs each on
-    a 1-row call) is paid once, and a numeric batch needs no per-column copies. Returns whether
-    the graph changed (it is edited in place).
-    """
-    onnx = require("onnx", "onnx")
-    graph = proto.graph
-    weights = {t.name for t in graph.initializer}
-    inputs = [i for i in graph.input if i.name not in weights]
-    if len(inputs) < 2 or [i.name for i in inputs] != names or len(inputs) != len(graph.input):
-        return False
-    elem_types = {i.type.tensor_type.elem_type for i in inputs}
-    elem_type = elem_types.pop()
-    if elem_types or elem_type == onnx.TensorProto.STRING or _column_type(elem_type) is None:
-        return False
-    dims = [list(i.type.tensor_type.shape.dim) for i in inputs]
-    if any(len(d) != 2 or d[1].dim_value != 1 for d in dims):
-        return False
-    taken = weights | set(names) | {o for n in graph.node for o in n.output}
-    merged, sizes = _fresh("columns", taken), _fresh("columns_split", taken)
-    rows = dims[0][0].dim_param or None
-    opset = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), 1)
-    if opset >= 13:  # the split sizes became an input in opset 13
-        graph.initializer.append(
-            onnx.helper.make_tensor(sizes, onnx.TensorProto.INT64, [len(names)], [1] * len(names))
-        )
-        split = onnx.helper.make_node("Split", [merged, sizes], names, axis=1, name=merged)
-    else:
-        split = onnx.helper.make_node("Split", [merged], names, axis=1, split=[1] * len(names), name=merged)
-    del graph.input[:]
-    graph.input.append(onnx.helper.make_tensor_value_info(merged, elem_type, [rows, len(names)]))
-    graph.node.insert(0, split)
-    return True
-
-
-def _fresh(name: str, taken: set[str]) -> str:
-    out, i = name, 1
-    while out in taken:
-        out, i = f"{name}_{i}", i + 1
-    return out
 
 
 def signature_from_model(obj: Any) -> Signature | None:
@@ -203,7 +140,7 @@ def signature_from_model(obj: Any) -> Signature | None:
     weights = {t.name for t in graph.initializer}
     inputs = [i for i in graph.input if i.name not in weights]
     shapes = [[d.dim_value or -1 for d in i.type.tensor_type.shape.dim] for i in inputs]
-    types = [_column_type(i.type.tensor_type.elem_type) for i in inputs]
+    types = [column_type(i.type.tensor_type.elem_type) for i in inputs]
     if len(inputs) == 1:
         kind, shape = types[0], shapes[0]
         if kind and len(shape) == 2 and shape[1] > 0:
@@ -239,13 +176,8 @@ def _proto(obj: Any, external_data: bool = True) -> Any:
 _LABEL_TYPES = (6, 7, 8)
 
 
-def _elem(value_info: Any) -> int | None:
-    t = value_info.type
-    return int(t.tensor_type.elem_type) if t.WhichOneof("value") == "tensor_type" else None
-
-
 def _is_proba(value_info: Any) -> bool:
-    return value_info.type.WhichOneof("value") == "sequence_type" or _elem(value_info) in (1, 11)
+    return value_info.type.WhichOneof("value") == "sequence_type" or elem_type(value_info) in (1, 11)
 
 
 def _graph_classes(proto: Any, proba: str) -> list[Any] | None:
@@ -257,19 +189,8 @@ def _graph_classes(proto: Any, proba: str) -> list[Any] | None:
             if attr.name == "classlabels_strings" and attr.strings:
                 return [v.decode() for v in attr.strings]
     out = next(o for o in proto.graph.output if o.name == proba)
-    dims = out.type.tensor_type.shape.dim if _elem(out) is not None else []
+    dims = out.type.tensor_type.shape.dim if elem_type(out) is not None else []
     return list(range(dims[1].dim_value)) if len(dims) == 2 and dims[1].dim_value > 0 else None
-
-
-def _column_type(elem_type: int) -> str | None:
-    onnx = require("onnx", "onnx")
-    if elem_type == onnx.TensorProto.STRING:
-        return "string"
-    try:
-        name = np.dtype(onnx.helper.tensor_dtype_to_np_dtype(elem_type)).name
-    except (KeyError, TypeError, ValueError):
-        return None
-    return name if name in NUMERIC_TYPES else None
 
 
 def _nullable(column_type: str) -> bool:
@@ -303,7 +224,7 @@ def _text(col: np.ndarray) -> np.ndarray:
     return out
 
 
-def _feed(col: np.ndarray, dtype: Any, rank: int) -> np.ndarray:
+def feed(col: np.ndarray, dtype: Any, rank: int) -> np.ndarray:
     """One column as the graph input of ``dtype`` (None: as it is) and ``rank`` takes it."""
     if dtype is np.object_:
         col = _text(col)
@@ -312,23 +233,23 @@ def _feed(col: np.ndarray, dtype: Any, rank: int) -> np.ndarray:
     return col.reshape(-1, 1) if rank == 2 else col
 
 
-class _Loaded:
+class OnnxModel:
     def __init__(self, session: Any, info: dict[str, Any]) -> None:
         self.raw = session
         self.task = info.get("task")
         self.classes = info.get("classes")
-        self._label = info.get("label_output")
-        self._proba = info.get("proba_output")
-        self._inputs = [(i.name, _ORT_DTYPES.get(i.type), len(i.shape)) for i in session.get_inputs()]
+        self.label_output = info.get("label_output")
+        self.proba_output = info.get("proba_output")
+        self.inputs = [(i.name, _ORT_DTYPES.get(i.type), len(i.shape)) for i in session.get_inputs()]
         # one (n, 1) numeric input per column, all of one dtype: fed from a batch's matrix at once
-        kinds = {(dtype, rank) for _, dtype, rank in self._inputs}
+        kinds = {(dtype, rank) for _, dtype, rank in self.inputs}
         (dtype, rank), *more = kinds or {(None, 0)}
         self._per_column = dtype if not more and rank == 2 and dtype not in (None, np.object_) else None
         self._plan: tuple[Any, list[tuple[str, int]] | None] = (None, None)
 
     def _feeds(self, batch: Batch) -> dict[str, np.ndarray]:
-        if len(self._inputs) == 1:
-            name, dtype, _ = self._inputs[0]
+        if len(self.inputs) == 1:
+            name, dtype, _ = self.inputs[0]
             arr = batch.tensor if batch.tensor is not None else batch.to_numpy(dtype)
             return {name: arr if dtype is None else arr.astype(dtype, copy=False)}
         matrix = batch.matrix
@@ -339,14 +260,14 @@ class _Loaded:
                 return {name: by_column[i].reshape(-1, 1) for name, i in order}
         feeds = {}
         columns = batch.columns
-        for name, dtype, rank in self._inputs:
+        for name, dtype, rank in self.inputs:
             col = columns.get(name)
             if col is None:
                 raise FlavorError(
                     f"The ONNX model has input {name!r}, which is not a column of the signature "
                     f"({', '.join(batch.signature.names)}); register it with matching column names."
                 )
-            feeds[name] = _feed(col, dtype, rank)
+            feeds[name] = feed(col, dtype, rank)
         return feeds
 
     def _order(self, signature: Signature) -> list[tuple[str, int]] | None:
@@ -354,7 +275,7 @@ class _Loaded:
         seen, order = self._plan
         if seen is not signature:
             index = {n: i for i, n in enumerate(signature.names)}
-            found = [(name, index.get(name)) for name, _, _ in self._inputs]
+            found = [(name, index.get(name)) for name, _, _ in self.inputs]
             order = (
                 [(n, i) for n, i in found if i is not None] if all(i is not None for _, i in found) else None
             )
@@ -362,173 +283,19 @@ class _Loaded:
         return order
 
     def predict(self, batch: Batch) -> np.ndarray:
-        if self.task == "classifier" and not self._label:
+        if self.task == "classifier" and not self.label_output:
             idx = self.predict_proba(batch).argmax(axis=1)
             return idx if self.classes is None else np.asarray(self.classes)[idx]
-        (out,) = self.raw.run([self._label] if self._label else None, self._feeds(batch))[:1]
+        (out,) = self.raw.run([self.label_output] if self.label_output else None, self._feeds(batch))[:1]
         out = np.asarray(out)
         return out.reshape(-1) if out.ndim == 2 and out.shape[1] == 1 else out
 
     def predict_proba(self, batch: Batch) -> np.ndarray:
         if self.task != "classifier":
             raise FlavorError("This ONNX model is not a classifier; use predict().")
-        (out,) = self.raw.run([self._proba], self._feeds(batch))
+        (out,) = self.raw.run([self.proba_output], self._feeds(batch))
         if isinstance(out, list):  # ZipMap: one {class: probability} dict per row
             keys = self.classes if self.classes is not None else list(out[0]) if out else []
             return np.array([[row[k] for k in keys] for row in out], dtype=np.float32).reshape(-1, len(keys))
         out = np.asarray(out)
         return np.column_stack([1.0 - out, out]) if out.ndim == 1 else out
-
-
-# --- The batch engine's Arrow path only: text inputs scored once per distinct value. ---
-
-# Nodes whose output row i depends on input row i alone (with the axis checks in _row_wise).
-_ROW_WISE = frozenset(
-    {
-        "ArrayFeatureExtractor", "And", "Cast", "CategoryMapper", "Concat", "Equal", "Flatten",
-        "Gather", "Identity", "IsNaN", "LabelEncoder", "Not", "OneHotEncoder", "Or", "Reshape",
-        "Where", "Xor",
-    }
-)  # fmt: skip
-_MAX_COMBINATIONS = 4096  # distinct text combinations evaluated per dictionary set, at most
-_CHECK_ROWS = 256  # rows of the first chunk scored both ways; any difference turns the cut off
-
-
-class TextCodes:
-    """A classifier's graph cut where the preprocessing of its text inputs ends.
-
-    Parquet hands text columns over dictionary-encoded: a few distinct values and an integer code
-    per row. The graph's text-only part (null checks, label and one-hot encoding: a third of a
-    tree model's time) is run once per combination of distinct values; the rest of the graph runs
-    per row, with that part's result gathered by the rows' codes. Every node of the text part must
-    be row-wise, and the first call checks the result against the whole graph on its first rows;
-    :meth:`predict_proba` returns None wherever it cannot answer (the caller scores normally).
-    """
-
-    def __init__(self, loaded: _Loaded) -> None:
-        import threading
-
-        onnx = require("onnx", "onnx")
-        ort = require("onnxruntime", "onnx")
-        session = loaded.raw
-        proto = onnx.shape_inference.infer_shapes(onnx.load(session._model_path))
-        graph = proto.graph
-        weights = {t.name for t in graph.initializer}
-        inputs = [i.name for i in graph.input if i.name not in weights]
-        text = {i.name for i in graph.input if i.name in inputs and _elem(i) == onnx.TensorProto.STRING}
-        ranks = {
-            v.name: len(v.type.tensor_type.shape.dim)
-            for v in [*graph.value_info, *graph.input]
-            if v.type.WhichOneof("value") == "tensor_type" and v.type.tensor_type.HasField("shape")
-        }
-        deps: dict[str, frozenset[str] | None] = {n: frozenset([n]) if n in text else None for n in inputs}
-        frontier: list[str] = []
-        for node in graph.node:  # topologically sorted
-            srcs = [deps.get(x, frozenset()) for x in node.input if x]
-            mixed = any(s is None for s in srcs)
-            d = None if mixed else frozenset().union(*(s for s in srcs if s is not None))
-            if d and not _row_wise(node, ranks.get(node.input[0])):
-                raise ValueError(f"{node.op_type} in the text part")
-            for o in node.output:
-                deps[o] = d
-            if mixed:
-                frontier += [x for x in node.input if deps.get(x) and x not in frontier]
-        proba = next(o for o in graph.output if o.name == loaded._proba)
-        if not frontier or any(f in text for f in frontier) or _elem(proba) is None:
-            raise ValueError("no text part to cut")
-        used = sorted(set().union(*(deps[f] or () for f in frontier)))
-        cut = onnx.utils.Extractor(proto)
-        head = cut.extract_model(used, frontier)
-        rest = cut.extract_model([n for n in inputs if n not in text] + frontier, [loaded._proba])
-        opts = session.get_session_options()
-        providers = ["CPUExecutionProvider"]
-        self._head = ort.InferenceSession(head.SerializeToString(), opts, providers=providers)
-        self._rest = ort.InferenceSession(rest.SerializeToString(), opts, providers=providers)
-        self._loaded, self._text, self._frontier = loaded, used, frontier
-        self._inputs = {name: (dtype, rank) for name, dtype, rank in loaded._inputs}
-        self._heads: dict[tuple[Any, ...], list[np.ndarray]] = {}
-        self._checked: bool | None = None
-        self._lock = threading.Lock()
-
-    def predict_proba(
-        self, columns: dict[str, np.ndarray], text: dict[str, tuple[np.ndarray, np.ndarray]], n: int
-    ) -> np.ndarray | None:
-        """Probabilities for ``n`` rows: ``columns`` the model's other inputs, ``text`` its text
-        inputs as (distinct values, a code per row); None where the cut does not apply."""
-        if self._checked is False or any(name not in text for name in self._text):
-            return None
-        sizes = [len(text[name][0]) for name in self._text]
-        if int(np.prod(sizes)) > _MAX_COMBINATIONS:
-            return None
-        key = tuple(tuple(text[name][0].tolist()) for name in self._text)
-        heads = self._heads.get(key)
-        if heads is None:
-            grid = np.indices(sizes).reshape(len(sizes), -1)
-            feeds = {
-                name: self._feed(name, text[name][0][g]) for name, g in zip(self._text, grid, strict=True)
-            }
-            heads = self._head.run(self._frontier, feeds)
-            if any(len(h) != grid.shape[1] for h in heads):
-                self._checked = False  # not one result per combination: not row-wise after all
-                return None
-            if len(self._heads) > 16:
-                self._heads.clear()
-            self._heads[key] = heads
-        code = np.zeros(n, dtype=np.int64)
-        for name, size in zip(self._text, sizes, strict=True):
-            code *= size
-            code += text[name][1]
-        feeds = self._numeric(columns)
-        feeds.update({f: h[code] for f, h in zip(self._frontier, heads, strict=True)})
-        out = self._rest.run([self._loaded._proba], feeds)[0]
-        if self._checked is None and not self._check(columns, text, out, n):
-            return None
-        return np.column_stack([1.0 - out, out]) if out.ndim == 1 else out
-
-    def _feed(self, name: str, col: np.ndarray) -> np.ndarray:
-        dtype, rank = self._inputs[name]
-        return _feed(col, dtype, rank)
-
-    def _numeric(self, columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        return {name: self._feed(name, columns[name]) for name in self._inputs if name not in self._text}
-
-    def _check(
-        self, columns: dict[str, np.ndarray], text: dict[str, tuple[np.ndarray, np.ndarray]], out: Any, n: int
-    ) -> bool:
-        """The first rows scored by the whole graph must give exactly the same result."""
-        with self._lock:
-            if self._checked is None:
-                m = min(n, _CHECK_ROWS)
-                feeds = self._numeric({k: v[:m] for k, v in columns.items()})
-                for name in self._text:
-                    values, codes = text[name]
-                    feeds[name] = self._feed(name, values[codes[:m]])
-                whole = self._loaded.raw.run([self._loaded._proba], feeds)[0]
-                self._checked = bool(np.array_equal(whole, out[:m]))
-        return self._checked
-
-
-def _row_wise(node: Any, rank: int | None) -> bool:
-    """Whether ``node`` keeps rows apart (its first input's ``rank`` resolves a negative axis)."""
-    if node.op_type not in _ROW_WISE or node.domain not in ("", "ai.onnx", "ai.onnx.ml"):
-        return False
-    axis = next((a.i for a in node.attribute if a.name == "axis"), None)
-    if axis is not None and axis < 0 and rank:
-        axis += rank
-    if node.op_type in ("Concat", "Gather"):
-        return axis is not None and axis >= 1
-    if node.op_type == "Flatten":
-        return axis is None or axis >= 1
-    return True
-
-
-def text_codes(loaded: Any) -> TextCodes | None:
-    """A :class:`TextCodes` for an ONNX classifier with text inputs, else None."""
-    if not isinstance(loaded, _Loaded) or loaded.task != "classifier" or not loaded._proba:
-        return None
-    if not getattr(loaded.raw, "_model_path", None) or all(t is not np.object_ for _, t, _ in loaded._inputs):
-        return None
-    try:
-        return TextCodes(loaded)
-    except Exception:  # noqa: BLE001 - a graph it cannot cut runs whole, as everywhere else
-        return None
