@@ -13,8 +13,6 @@ the response's ``Inference-Header-Content-Length``.
 
 from __future__ import annotations
 
-import math
-import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +27,15 @@ from modelport.errors import InvalidInput, SchemaMismatch
 from modelport.refs import ModelRef
 from modelport.schema import Signature
 from modelport.serving.codecs import Answer, Codec, Incoming, Parsed, json_answer, tabular
+from modelport.serving.codecs.v2_tensors import (
+    DATATYPES,
+    array_datatype,
+    datatype_of,
+    encode_tensor,
+    requested_outputs,
+    tensors,
+    wants_binary,
+)
 from modelport.serving.wire import json_response, parse_json
 from modelport.version import __version__
 
@@ -36,31 +43,6 @@ if TYPE_CHECKING:
     from modelport.predictor import Prediction
 
 PROTOCOL = "v2"
-DATATYPES = {
-    "BOOL": np.bool_,
-    "INT8": np.int8,
-    "INT16": np.int16,
-    "INT32": np.int32,
-    "INT64": np.int64,
-    "UINT8": np.uint8,
-    "UINT16": np.uint16,
-    "UINT32": np.uint32,
-    "UINT64": np.uint64,
-    "FP16": np.float16,
-    "FP32": np.float32,
-    "FP64": np.float64,
-    "BYTES": np.object_,
-}
-_COLUMN_DATATYPES = {"bool": "BOOL", "float32": "FP32", "float64": "FP64", "string": "BYTES"}
-
-
-def datatype_of(column_type: str) -> str:
-    """The v2 datatype for a signature column type."""
-    if column_type in _COLUMN_DATATYPES:
-        return _COLUMN_DATATYPES[column_type]
-    if column_type.startswith(("int", "uint")):
-        return column_type.upper()
-    return "BYTES"
 
 
 def tensor_input(signature: Signature) -> dict[str, Any] | None:
@@ -79,15 +61,6 @@ def tensor_input(signature: Signature) -> dict[str, Any] | None:
     }
 
 
-def _datatype_of_array(arr: np.ndarray) -> str:
-    kind = arr.dtype.kind
-    if kind == "b":
-        return "BOOL"
-    if kind in "iuf":
-        return {"f": "FP", "i": "INT", "u": "UINT"}[kind] + str(arr.dtype.itemsize * 8)
-    return "BYTES"
-
-
 def _ref_text(params: dict[str, str]) -> str:
     name = params["name"]
     version = params.get("version")
@@ -99,116 +72,18 @@ def _ref(request: Request) -> ModelRef:
     return request.app.state.service.parse_ref(_ref_text(request.path_params))
 
 
-# --- decoding -----------------------------------------------------------------------------------
-
-
-def _is_count(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
-
-
-def _tensor(inp: Any, binary: bytes | None) -> tuple[str, np.ndarray]:
-    if not isinstance(inp, dict) or not isinstance(inp.get("name"), str):
-        raise InvalidInput(
-            "Every item of 'inputs' must be an object with 'name', 'shape', 'datatype', 'data'."
-        )
-    name = inp["name"]
-    datatype, shape = inp.get("datatype"), inp.get("shape")
-    if not isinstance(datatype, str) or datatype not in DATATYPES:
-        raise InvalidInput(f"Input '{name}': datatype must be one of {', '.join(DATATYPES)}.")
-    if not isinstance(shape, list) or not all(_is_count(s) for s in shape):
-        raise InvalidInput(f"Input '{name}': 'shape' must be a list of non-negative integers.")
-    count = math.prod(shape)
-    if binary is None and not isinstance(inp.get("data"), list):
-        raise InvalidInput(f"Input '{name}': 'data' must be a list (or send it as binary data).")
-    dtype = DATATYPES[datatype]
-    if binary is not None and datatype != "BYTES" and len(binary) != count * np.dtype(dtype).itemsize:
-        raise InvalidInput(
-            f"Input '{name}': its binary data is {len(binary)} bytes; shape {shape} of {datatype} "
-            f"takes {count * np.dtype(dtype).itemsize}."
-        )
-    try:
-        if binary is not None:
-            arr = _from_bytes(binary) if datatype == "BYTES" else np.frombuffer(binary, dtype=dtype)
-        elif datatype == "BYTES":
-            arr = np.array(_flatten(inp["data"]), dtype=object)
-        else:
-            arr = np.asarray(inp["data"], dtype=dtype).reshape(-1)
-        if datatype == "BYTES":
-            text = [v.decode("utf-8") if isinstance(v, bytes) else v for v in arr]
-            arr = np.empty(len(text), dtype=object)
-            arr[:] = text
-        arr = arr.reshape(shape)
-    except (ValueError, TypeError, OverflowError, struct.error):
-        raise InvalidInput(
-            f"Input '{name}': its data is not {count} {datatype} values of shape {shape}."
-        ) from None
-    return name, arr
-
-
-def _flatten(data: Any) -> list[Any]:
-    if not isinstance(data, list):
-        raise ValueError("data must be a list")
-    out: list[Any] = []
-    for v in data:
-        out.extend(_flatten(v) if isinstance(v, list) else [v])
-    return out
-
-
-def _from_bytes(buf: bytes) -> np.ndarray:
-    """A BYTES tensor's binary form: each element is a 4-byte little-endian length, then its bytes."""
-    items: list[bytes] = []
-    offset = 0
-    while offset < len(buf):
-        if offset + 4 > len(buf):
-            raise ValueError("truncated BYTES length prefix")
-        (n,) = struct.unpack_from("<I", buf, offset)
-        offset += 4
-        if offset + n > len(buf):
-            raise ValueError("truncated BYTES element")
-        items.append(buf[offset : offset + n])
-        offset += n
-    out = np.empty(len(items), dtype=object)
-    out[:] = items
-    return out
-
-
-def tensors(payload: Any, binary: bytes) -> list[tuple[str, np.ndarray]]:
-    """The request's input tensors (JSON ``data`` or binary extension chunks, in order)."""
-    inputs = payload.get("inputs")
-    if not isinstance(inputs, list) or not inputs:
-        raise InvalidInput("The body must be an inference request with a non-empty 'inputs' list.")
-    out = []
-    offset = 0
-    for inp in inputs:
-        params = inp.get("parameters") if isinstance(inp, dict) else None
-        size = params.get("binary_data_size") if isinstance(params, dict) else None
-        chunk = None
-        if size is not None:
-            if not _is_count(size) or offset + size > len(binary):
-                raise InvalidInput(
-                    "An input's 'binary_data_size' runs past the end of the request body "
-                    "(send the JSON header's length in Inference-Header-Content-Length)."
-                )
-            chunk = binary[offset : offset + size]
-            offset += size
-        out.append(_tensor(inp, chunk))
-    if offset != len(binary):
-        raise InvalidInput(
-            f"The request body holds {len(binary) - offset} bytes of binary data that no input's "
-            "'binary_data_size' accounts for."
-        )
-    return out
-
-
 def decode(request_data: tuple[Any, bytes], signature: Signature) -> Any:
     """Rows for ``prepare``: a tensor, a dict of per-column arrays, or a 2-d matrix split by position."""
     payload, binary = request_data
     if not binary and signature.tensor is None:
-        whole = _column_matrix(payload, signature)
-        if whole is not None:
-            return whole
         columns = _column_lists(payload, signature)
-        if columns is not None:
+        if columns is not None:  # an all-float model takes them as one matrix
+            floats = all(c.type in tabular.FLOATS for c in signature.columns or ())
+            if floats:
+                matrix = np.array([columns[n] for n in signature.names], dtype=np.float64).T
+                whole = tabular.float_matrix(matrix, signature)
+                if whole is not None:
+                    return whole
             return columns
     named = tensors(payload, binary)
     if signature.tensor is not None:
@@ -240,41 +115,6 @@ def decode(request_data: tuple[Any, bytes], signature: Signature) -> Any:
         )
     whole = tabular.float_matrix(matrix, signature)  # an all-numeric model takes the tensor as it is
     return whole if whole is not None else {n: matrix[:, i] for i, n in enumerate(names)}
-
-
-_NUMERIC = frozenset({"FP16", "FP32", "FP64", "INT8", "INT16", "INT32", "INT64", "UINT8", "UINT16", "UINT32"})
-
-
-def _column_matrix(payload: Any, signature: Signature) -> np.ndarray | None:
-    """One input per column (JSON data, numbers) for an all-float model, as one 2-d array in
-    signature order, without a tensor per column; None when the request is anything else (the
-    general path then decodes it, with its errors)."""
-    inputs = payload.get("inputs") if isinstance(payload, dict) else None
-    names = signature.names
-    if not isinstance(inputs, list) or len(inputs) != len(names) or len(names) < 2:
-        return None
-    if any(c.type not in tabular.FLOATS for c in signature.columns or ()):
-        return None  # (a model with other column types: the per-column lists or the general path)
-    try:  # whole-request checks, a set each, instead of a Python step per check and input
-        by_name = {inp["name"]: inp["data"] for inp in inputs}
-        shapes = {tuple(inp["shape"]) for inp in inputs}
-        datatypes = {inp["datatype"] for inp in inputs}
-        plain = not any("parameters" in inp for inp in inputs)
-    except (KeyError, TypeError):
-        return None
-    if not plain or len(shapes) != 1 or not datatypes <= _NUMERIC or by_name.keys() != set(names):
-        return None
-    (shape,) = shapes
-    if not shape or not (len(shape) == 1 or shape[1:] == (1,)):
-        return None
-    columns = list(map(by_name.__getitem__, names))
-    if set(map(type, columns)) != {list} or {len(c) for c in columns} != {shape[0]} or not shape[0]:
-        return None
-    try:
-        matrix = np.array(columns, dtype=np.float64)
-    except (ValueError, TypeError, OverflowError):
-        return None
-    return tabular.float_matrix(matrix.T, signature) if matrix.ndim == 2 else None
 
 
 _FAMILY = {"FP": "float", "IN": "int", "UI": "uint", "BO": "bool", "BY": "string"}
@@ -311,54 +151,6 @@ def _column_lists(payload: Any, signature: Signature) -> dict[str, list[Any]] | 
             return None
         out[str(name)] = data
     return out if out and len({len(d) for d in out.values()}) == 1 else None
-
-
-def _output(name: str, arr: np.ndarray, binary: bool) -> tuple[dict[str, Any], bytes]:
-    """One output tensor as JSON ``data``, or as its binary-extension bytes (``binary_data_size``)."""
-    datatype = _datatype_of_array(arr)
-    if datatype == "FP16":
-        arr, datatype = arr.astype(np.float32), "FP32"
-    out: dict[str, Any] = {"name": name, "shape": list(arr.shape), "datatype": datatype}
-    if not binary:
-        flat = arr.reshape(-1)
-        out["data"] = flat if datatype != "BYTES" else [_text(v) for v in flat.tolist()]
-        return out, b""
-    if datatype == "BYTES":
-        raw = b"".join(
-            struct.pack("<I", len(b)) + b for b in (_text(v).encode() for v in arr.reshape(-1).tolist())
-        )
-    else:
-        raw = np.ascontiguousarray(arr, dtype=arr.dtype.newbyteorder("<")).tobytes()
-    out["parameters"] = {"binary_data_size": len(raw)}
-    return out, raw
-
-
-def _text(v: Any) -> str:
-    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
-
-
-def _wants_binary(spec: dict[str, Any] | None, default: bool) -> bool:
-    params = spec.get("parameters") if spec is not None else None
-    flag = params.get("binary_data") if isinstance(params, dict) else None
-    return flag if isinstance(flag, bool) else default
-
-
-def _requested(payload: dict[str, Any], available: list[str]) -> tuple[list[str], dict[str, dict[str, Any]]]:
-    """The output names to send, in order, and the request's spec of each it names."""
-    wanted = payload.get("outputs")
-    if wanted is None or wanted == []:
-        return available, {}
-    if not isinstance(wanted, list) or not all(
-        isinstance(o, dict) and isinstance(o.get("name"), str) for o in wanted
-    ):
-        raise InvalidInput("'outputs' must be a list of objects, each with a 'name'.")
-    specs = {o["name"]: o for o in wanted}
-    unknown = [n for n in specs if n not in available]
-    if unknown:
-        raise InvalidInput(
-            f"Unknown output {unknown[0][:100]!r}; this model's outputs are {', '.join(available)}."
-        )
-    return [n for n in available if n in specs], specs
 
 
 # --- the codec ------------------------------------------------------------------------------------
@@ -405,12 +197,12 @@ class V2Codec(Codec):
         arrays = {"predictions": result.predictions}
         if result.probabilities is not None:
             arrays["probabilities"] = result.probabilities
-        names, specs = _requested(payload, list(arrays))
+        names, specs = requested_outputs(payload, list(arrays))
         params = payload.get("parameters")
         default = isinstance(params, dict) and params.get("binary_data_output") is True
         outputs, chunks = [], []
         for name in names:
-            out, raw = _output(name, arrays[name], _wants_binary(specs.get(name), default))
+            out, raw = encode_tensor(name, arrays[name], wants_binary(specs.get(name), default))
             outputs.append(out)
             chunks.append(raw)
         mv = result.model_version
@@ -462,7 +254,7 @@ async def model_metadata(request: Request) -> Response:
         parameters["tensor_input"] = numeric
     classes = predictor.classes
     if classes is not None:
-        label_type = _datatype_of_array(np.asarray(classes))
+        label_type = array_datatype(np.asarray(classes))
         outputs = [
             {"name": "predictions", "datatype": label_type, "shape": [-1]},
             {"name": "probabilities", "datatype": "FP64", "shape": [-1, len(classes)]},
