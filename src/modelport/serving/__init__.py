@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-import json
+import functools
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,14 +18,14 @@ from modelport.serving.background import HTTP_PROTOCOL
 
 if TYPE_CHECKING:
     from modelport.predictor import Prediction
-    from modelport.serving.app import app_from_env, create_app
+    from modelport.serving.app import app_from_config, create_app
     from modelport.serving.manager import ModelManager
     from modelport.serving.settings import Canary, ModelPolicy, ServeConfig, Shadow
 
 # Imported on first use (PEP 562), so that a batch run, which needs only ``prediction_log``, does
 # not pay for the ASGI app, Starlette and the protocols.
 _LAZY = {
-    "app_from_env": "modelport.serving.app",
+    "app_from_config": "modelport.serving.app",
     "create_app": "modelport.serving.app",
     "ModelManager": "modelport.serving.manager",
     "Prediction": "modelport.predictor",
@@ -42,7 +42,7 @@ __all__ = [
     "Prediction",
     "ServeConfig",
     "Shadow",
-    "app_from_env",
+    "app_from_config",
     "create_app",
     "serve",
 ]
@@ -78,7 +78,7 @@ def serve(
     import uvicorn
 
     from modelport.client import default_client
-    from modelport.serving.app import ENV_CONFIG, create_app
+    from modelport.serving.app import app_from_config, create_app
     from modelport.serving.settings import ServeConfig
 
     cfg = config if isinstance(config, ServeConfig) else ServeConfig.load(config) if config else ServeConfig()
@@ -107,8 +107,13 @@ def serve(
     share = max(1, (os.cpu_count() or 1) // cfg.workers)
     cfg = cfg.replace(tune_process=True, threads=cfg.threads or share)
     if cfg.workers > 1:
-        os.environ[ENV_CONFIG] = json.dumps(cfg.to_dict())  # the one serialized settings object
-        uvicorn.run("modelport.serving:app_from_env", factory=True, workers=cfg.workers, **common)
+        # Each worker process (spawned) builds its app from the settings handed to it: the factory
+        # and its arguments travel pickled with uvicorn's Config, not through the environment.
+        from uvicorn.supervisors import Multiprocess
+
+        factory = functools.partial(app_from_config, cfg.to_dict(), client.settings)
+        server_config = uvicorn.Config(factory, factory=True, workers=cfg.workers, **common)
+        Multiprocess(server_config, sockets=[server_config.bind_socket()]).run()
     else:
         uvicorn.run(create_app(client, config=cfg), **common)
 

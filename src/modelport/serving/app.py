@@ -1,19 +1,17 @@
 """The composition root of the server: client -> model manager -> service -> app.
 
-Nothing is built at import time; :func:`create_app` wires one app, :func:`app_from_env` builds one
-in a ``uvicorn --factory`` worker process from the serialized :class:`ServeConfig` it is handed.
+Nothing is built at import time; :func:`create_app` wires one app, :func:`app_from_config` builds one
+in a worker process of ``--workers N`` from the serialized :class:`ServeConfig` it is handed.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
-import json
 import logging
-import os
 import sys
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -40,7 +38,6 @@ from modelport.serving.settings import ServeConfig
 from modelport.serving.wire import client_request_id, json_response
 
 log = logging.getLogger(__name__)
-ENV_CONFIG = "MODELPORT_SERVE_CONFIG"  # the serialized ServeConfig that serve() hands worker processes
 
 
 def tune_process(threads: int | None) -> None:
@@ -166,44 +163,44 @@ def create_app(
     return app
 
 
-def app_from_env() -> Starlette:
-    """Build the app in a uvicorn worker process from ``MODELPORT_SERVE_CONFIG`` and the store settings."""
-    config = ServeConfig.from_dict(json.loads(os.environ.get(ENV_CONFIG, "{}")))
-    return create_app(Client(Settings.from_env()), config=config)
+def app_from_config(config: Mapping[str, Any], settings: Settings) -> Starlette:
+    """Build the app in a uvicorn worker process from the serialized :class:`ServeConfig` and the
+    store settings that ``serve()`` handed it (the factory of ``--workers N``)."""
+    return create_app(Client(settings), config=ServeConfig.from_dict(config))
 
 
 # --- errors of the other endpoints: the service's one error mapper, in the request's protocol -------
 
 
-def _error_response(request: Request, status: int, exc: BaseException) -> Response:
+def _error_response(request: Request, exc: BaseException) -> Response:
     protocol = getattr(request.state, "protocol", None)
     svc = service(request)
-    code, (status, headers, content) = error_answer(
+    status, headers, content = error_answer(
         by_name(protocol), exc, client_request_id(request.headers.get("x-request-id"))
     )
     if protocol is not None:
         name = getattr(request.state, "ref", None) or ""
         served = name.split("@")[0].split(":")[0]
         known = served if served in svc.manager.names else None
-        svc.metrics.observe_error(known, None, protocol, code)
+        svc.metrics.observe_error(known, None, protocol, status)
     return Response(content, status, {k.decode(): v.decode("latin-1") for k, v in headers})
 
 
 async def modelport_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, ModelportError)
-    return _error_response(request, exc.status, exc)
+    return _error_response(request, exc)
 
 
 async def http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     error = ModelportError(str(exc.detail))
     error.status = exc.status_code
-    return _error_response(request, exc.status_code, error)
+    return _error_response(request, error)
 
 
 async def internal_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _error_response(request, 500, exc)
+    return _error_response(request, exc)
 
 
 def service(request: Request) -> Service:

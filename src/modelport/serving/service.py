@@ -217,9 +217,9 @@ class Service:
             # at once would otherwise keep the event loop answering 503s, and the predict calls
             # waiting for the GIL, so that shedding cost the goodput it was meant to keep.
             self.shed_pause = min(max(exc.wait, SHED_PAUSE_MIN), SHED_PAUSE_MAX)
-        status, answer = error_answer(call.codec, exc, call.client_rid)
+        answer = error_answer(call.codec, exc, call.client_rid)
         name = call.name if call.name in self.manager.names or not self.manager.refs else None
-        self.metrics.observe_error(name, call.version if name else None, call.codec.name, status)
+        self.metrics.observe_error(name, call.version if name else None, call.codec.name, answer[0])
         call.respond(answer)
 
     def _spawn(self, coro: Any) -> None:
@@ -289,7 +289,7 @@ class Service:
             await asyncio.sleep(0.01)
 
 
-def error_answer(codec: Codec, exc: BaseException, client_rid: str | None) -> tuple[int, Answer]:
+def error_answer(codec: Codec, exc: BaseException, client_rid: str | None) -> Answer:
     """The one error mapper: any exception as ``codec``'s error answer (status, headers, body).
 
     A :class:`ModelportError` keeps its status (messages never quote input values); a number out of
@@ -310,4 +310,4 @@ def error_answer(codec: Codec, exc: BaseException, client_rid: str | None) -> tu
         headers.append((b"retry-after", str(max(1, math.ceil(exc.retry_after))).encode()))
     if client_rid is not None:
         headers.append((b"x-request-id", client_rid.encode("latin-1")))
-    return status, (status, headers, content)
+    return status, headers, content
