@@ -47,6 +47,7 @@ from modelport.client import Client
 from modelport.config import Settings
 from modelport.serving import create_app
 from modelport.serving.background import BackgroundServer
+from tests.integration.answering import CountsAnswers
 from tests.unit.test_registry import credit_pipeline
 
 MAX_BODY = 64 * 1024
@@ -60,13 +61,12 @@ CHECKS = [
 CLI_CHECKS = ",".join(c.__name__ for c in CHECKS)
 
 
-class CountingApp:
+class CountingApp(CountsAnswers):
     """The ASGI app, recording (method, path, status) of every HTTP request it answers."""
 
     def __init__(self, app: Any) -> None:
-        self.app = app
+        super().__init__(app)
         self.seen: Counter[tuple[str, str, int]] = Counter()
-        self.fast = 0
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -84,23 +84,9 @@ class CountingApp:
         finally:
             self.seen[(scope["method"], scope["path"], status[0])] += 1
 
-    # the HTTP protocol (serving.protocol.Answerer): predictions it hands to the serving path
-    # itself are counted here, so fuzzing goes through both transports
-
-    def prediction_target(self, scope: Any) -> Any:
-        return self.app.prediction_target(scope)
-
-    def shed_pause(self) -> float:
-        pause: float = self.app.shed_pause()
-        return pause
-
-    def handle(self, codec: Any, params: Any, scope: Any, body: bytes, respond: Any) -> None:
-        def counted(answer: Any) -> None:
-            self.seen[(scope["method"], scope["path"], answer[0])] += 1
-            self.fast += 1
-            respond(answer)
-
-        self.app.handle(codec, params, scope, body, counted)
+    def answered(self, scope: Any, answer: Any) -> None:
+        # the HTTP protocol answers predictions itself: counted here too, so fuzzing covers both transports
+        self.seen[(scope["method"], scope["path"], answer[0])] += 1
 
     def reset(self) -> None:
         self.seen.clear()

@@ -21,31 +21,11 @@ from modelport.config import Settings
 from modelport.serving import create_app
 from modelport.serving.background import BackgroundServer
 from modelport.serving.lanes import INLINE_MAX_BYTES
+from tests.integration.answering import CountsAnswers
 
 
-class Counting:
+class Counting(CountsAnswers):
     """The app, counting what the protocol's fast path answered (it passes the fast path on)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self.fast = 0
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        await self.app(scope, receive, send)
-
-    def prediction_target(self, scope: Any) -> Any:
-        return self.app.prediction_target(scope)
-
-    def shed_pause(self) -> float:
-        pause: float = self.app.shed_pause()
-        return pause
-
-    def handle(self, codec: Any, params: Any, scope: Any, body: bytes, respond: Any) -> None:
-        def counted(answer: Any) -> None:
-            self.fast += 1
-            respond(answer)
-
-        self.app.handle(codec, params, scope, body, counted)
 
 
 class Plain:

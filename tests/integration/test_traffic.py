@@ -210,7 +210,7 @@ def test_coalescing_scores_a_lone_client_at_once_and_merges_again_when_company_c
 
     async def scenario() -> tuple[list[bool], list[bool], list[Any]]:
         lane = Lane("fast", 1, ModelPolicy())  # coalescing, the default
-        lane._measured(0.0001, 1)  # a fast version: scored on the loop
+        lane._measured(0.0001)  # a fast version: scored on the loop
         answers: list[Any] = []
 
         def submit(x: float) -> Reply:

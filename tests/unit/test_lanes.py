@@ -63,7 +63,7 @@ def test_requests_of_one_turn_are_coalesced_into_one_call_each_answered_its_own(
 
     async def scenario() -> list[Any]:
         lane = Lane("fast", 1, ModelPolicy())  # coalescing, the default
-        lane._measured(0.0001, 1)  # a fast version: scored on the event loop
+        lane._measured(0.0001)  # a fast version: scored on the event loop
         answers: list[Any] = []
         replies = [_submit(lane, calls.predictor, float(i), answers) for i in range(10)]
         assert not any(r.done() for r in replies)  # they wait for this turn's other arrivals
@@ -82,7 +82,7 @@ def test_without_coalescing_each_request_is_its_own_call(home: str) -> None:
 
     async def scenario() -> None:
         lane = Lane("fast", 1, ModelPolicy(coalesce=False))
-        lane._measured(0.0001, 1)
+        lane._measured(0.0001)
         answers: list[Any] = []
         replies = [_submit(lane, calls.predictor, float(i), answers) for i in range(4)]
         assert all(r.done() for r in replies)  # at once: nothing to wait for
@@ -96,7 +96,7 @@ def test_a_slow_version_is_scored_in_the_thread_pool_and_merges_what_waits(home:
 
     async def scenario() -> list[Any]:
         lane = Lane("slow", 1, ModelPolicy(concurrency=1))
-        lane._measured(0.02, 1)  # slower than INLINE_MAX_SECONDS: never on the loop
+        lane._measured(0.02)  # slower than INLINE_MAX_SECONDS: never on the loop
         assert lane.call_seconds is not None and lane.call_seconds > INLINE_MAX_SECONDS
         answers: list[Any] = []
         done = asyncio.Event()
@@ -122,7 +122,7 @@ def test_a_bad_request_in_a_merged_call_fails_alone(home: str) -> None:
 
     async def scenario() -> list[Any]:
         lane = Lane("fast", 1, ModelPolicy())
-        lane._measured(0.0001, 1)
+        lane._measured(0.0001)
         answers: list[Any] = []
         _submit(lane, calls.predictor, 1.0, answers)
         _submit(lane, calls.predictor, "not a number", answers)
@@ -140,14 +140,14 @@ def test_admission_sheds_on_a_full_queue_and_on_the_expected_wait(home: str) -> 
 
     async def scenario() -> None:
         lane = Lane("slow", 1, ModelPolicy(max_queue=2, concurrency=1))
-        lane._measured(0.05, 1)
+        lane._measured(0.05)
         answers: list[Any] = []
         for i in range(3):  # one running, two queued
             _submit(lane, predictor, float(i), answers)
         with pytest.raises(Overloaded, match="limit is 2"):
             lane.admit()
         sla = Lane("slow", 1, ModelPolicy(sla_ms=120, concurrency=1, coalesce=False))
-        sla._measured(0.05, 1)
+        sla._measured(0.05)
         sla.admit()  # a free slot: admitted
         _submit(sla, predictor, 0.0, answers)  # running
         _submit(sla, predictor, 1.0, answers)  # waits for the running call: 50 ms
@@ -158,19 +158,19 @@ def test_admission_sheds_on_a_full_queue_and_on_the_expected_wait(home: str) -> 
         assert shed.value.retry_after >= 1
         # a lane that coalesces: the queue makes one call per max_batch_size requests
         merging = Lane("slow", 1, ModelPolicy(sla_ms=120, concurrency=1, max_batch_size=64))
-        merging._measured(0.05, 1)
+        merging._measured(0.05)
         for i in range(40):  # one running, 39 queued: one merged call after it
             _submit(merging, predictor, float(i), answers)
         assert merging.expected_wait() == pytest.approx(0.10)
         merging.admit()  # still within the SLA
         # how late the event loop already runs counts for a version scored on the loop ...
         on_loop = Lane("fast", 1, ModelPolicy(sla_ms=10))
-        on_loop._measured(0.0001, 1)
+        on_loop._measured(0.0001)
         with pytest.raises(Overloaded):
             on_loop.admit(loop_lag=0.02)
         # ... not for one scored in the thread pool, whose own queue says how long it waits
         in_threads = Lane("slow", 1, ModelPolicy(sla_ms=10))
-        in_threads._measured(0.05, 1)
+        in_threads._measured(0.05)
         in_threads.admit(loop_lag=0.02)
 
     asyncio.run(scenario())

@@ -104,7 +104,6 @@ class Lane:
         self.slots = policy.slots
         self.pending: deque[Job] = deque()
         self.busy = 0
-        self.seconds_per_request: float | None = None  # EWMA of a call's time / its requests
         self.seconds_per_call: float | None = None  # EWMA of a call's time (with its merged requests)
         self.call_seconds: float | None = None  # low estimate of a call's time (decides inline vs thread)
         self._probe_at = 0.0
@@ -241,7 +240,7 @@ class Lane:
         try:
             return execute_one(predictor, data, decode, self._metrics)
         finally:
-            self._measured(time.perf_counter() - started, 1)
+            self._measured(time.perf_counter() - started)
 
     def _pump(self, force: bool = False) -> None:
         loop = asyncio.get_running_loop()
@@ -296,13 +295,10 @@ class Lane:
     def _run_inline(self, jobs: list[Job]) -> list[Prediction | BaseException]:
         started = time.perf_counter()
         results = execute(jobs, self.policy.max_batch_size, self._metrics)
-        self._measured(time.perf_counter() - started, len(jobs))
+        self._measured(time.perf_counter() - started)
         return results
 
-    def _measured(self, seconds: float, requests: int) -> None:
-        per_request = seconds / requests
-        prev = self.seconds_per_request
-        self.seconds_per_request = per_request if prev is None else (1 - _EWMA) * prev + _EWMA * per_request
+    def _measured(self, seconds: float) -> None:
         call = self.seconds_per_call
         self.seconds_per_call = seconds if call is None else (1 - _EWMA) * call + _EWMA * seconds
         low = self.call_seconds
@@ -357,7 +353,7 @@ class Lane:
         finally:
             self.busy -= 1
             self.running -= len(jobs)
-        self._measured(seconds, len(jobs))
+        self._measured(seconds)
         self._settle(jobs, results)
         self._pump()
 
