@@ -16,12 +16,10 @@ runtime hands the estimator the DataFrame it was fitted on, and ask for ``predic
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
-from _peer_venv import peer_venv
-from _serving_models import _version
+from _peer_venv import peer_env
 from _serving_procs import free_port
 
 HERE = Path(__file__).resolve().parent
@@ -33,12 +31,7 @@ MLSERVER_CONFIG = "parallel_workers 0, OMP=1"
 
 def mlserver_env() -> tuple[Path | None, str]:
     """benchmarks/.venv-mlserver, created once per requirements file content; (bin, note)."""
-    if os.environ.get("BENCH_SKIP_MLSERVER") == "1":
-        return None, "skipped (BENCH_SKIP_MLSERVER=1)"
-    bin_dir, note = peer_venv(MLSERVER_VENV, MLSERVER_REQS)
-    if bin_dir is None:
-        return None, note
-    return bin_dir, _version(bin_dir, "mlserver")
+    return peer_env(MLSERVER_VENV, MLSERVER_REQS, "mlserver", "BENCH_SKIP_MLSERVER")
 
 
 def mlserver_cmd(bin_dir: Path, folder: Path, name: str, joblib_file: Path, port: int) -> list[str]:

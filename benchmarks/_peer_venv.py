@@ -32,3 +32,19 @@ def peer_venv(venv: Path, requirements: Path) -> tuple[Path | None, str]:
             return None, f"could not be installed: {pip.stderr[-600:]}"
         stamp.touch()
     return venv / "bin", "ok"
+
+
+def peer_env(venv: Path, requirements: Path, package: str, skip: str) -> tuple[Path | None, str]:
+    """:func:`peer_venv`, unless the environment variable ``skip`` is "1"; (bin, its ``package``
+    version) or (None, why not)."""
+    if os.environ.get(skip) == "1":
+        return None, f"skipped ({skip}=1)"
+    bin_dir, note = peer_venv(venv, requirements)
+    if bin_dir is None:
+        return None, note
+    out = subprocess.run(
+        [str(bin_dir / "python"), "-c", f"import importlib.metadata as m; print(m.version('{package}'))"],
+        capture_output=True,
+        text=True,
+    )
+    return bin_dir, out.stdout.strip() or "unknown"

@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from _peer_venv import peer_venv
+from _peer_venv import peer_env
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -147,26 +147,20 @@ def build_models(tmp: Path) -> dict[str, Any]:
         }
     n = max(ROWS)
     credit_rows = _records(X.head(n))
-    credit_matrix = [list(r.values()) for r in credit_rows]
-    wide_rows = _records(Xw.head(n))
-    wide_matrix = Xw.head(n).to_numpy().tolist()
     mlp_rows = Xn[:n].round(4).tolist()
     mlserver_outputs = {"outputs": [{"name": "predict_proba"}]}  # one estimator call, as modelport
-    info["credit"]["bodies"] = {
-        "native": _write(tmp, "credit-native", lambda r: {"inputs": r}, credit_rows),
-        "v2-columns": _write(tmp, "credit-v2c", _v2_columns(X), credit_rows),
-        # a mixed-type row as one BYTES tensor: JSON numbers stay numbers, strings stay strings
-        "v2-tensor": _write(tmp, "credit-v2t", _v2_tensor("BYTES"), credit_matrix),
-        "invocations": _write(tmp, "credit-inv", lambda r: {"dataframe_records": r}, credit_rows),
-        "mlserver": _write(tmp, "credit-mls", _v2_columns(X, mlserver_outputs), credit_rows),
-    }
-    info["wide"]["bodies"] = {
-        "native": _write(tmp, "wide-native", lambda r: {"inputs": r}, wide_rows),
-        "v2-columns": _write(tmp, "wide-v2c", _v2_columns(Xw), wide_rows),
-        "v2-tensor": _write(tmp, "wide-v2t", _v2_tensor("FP64"), wide_matrix),
-        "invocations": _write(tmp, "wide-inv", lambda r: {"dataframe_records": r}, wide_rows),
-        "mlserver": _write(tmp, "wide-mls", _v2_columns(Xw, mlserver_outputs), wide_rows),
-    }
+    # credit's mixed-type row as one BYTES tensor: JSON numbers stay numbers, strings stay strings
+    for name, frame, rows, matrix, datatype in (
+        ("credit", X, credit_rows, [list(r.values()) for r in credit_rows], "BYTES"),
+        ("wide", Xw, _records(Xw.head(n)), Xw.head(n).to_numpy().tolist(), "FP64"),
+    ):
+        info[name]["bodies"] = {
+            "native": _write(tmp, f"{name}-native", lambda r: {"inputs": r}, rows),
+            "v2-columns": _write(tmp, f"{name}-v2c", _v2_columns(frame), rows),
+            "v2-tensor": _write(tmp, f"{name}-v2t", _v2_tensor(datatype), matrix),
+            "invocations": _write(tmp, f"{name}-inv", lambda r: {"dataframe_records": r}, rows),
+            "mlserver": _write(tmp, f"{name}-mls", _v2_columns(frame, mlserver_outputs), rows),
+        }
     info["mlp"]["bodies"] = {
         "native": _write(tmp, "mlp-native", lambda r: {"inputs": r}, mlp_rows),
         "v2-tensor": _write(tmp, "mlp-v2t", _v2_tensor("FP32"), mlp_rows),
@@ -184,21 +178,7 @@ def build_models(tmp: Path) -> dict[str, Any]:
 
 def mlflow_env() -> tuple[Path | None, str]:
     """benchmarks/.venv-mlflow, created once per requirements-mlflow.txt content; (bin, note)."""
-    if os.environ.get("BENCH_SKIP_MLFLOW") == "1":
-        return None, "skipped (BENCH_SKIP_MLFLOW=1)"
-    bin_dir, note = peer_venv(MLFLOW_VENV, MLFLOW_REQS)
-    if bin_dir is None:
-        return None, note
-    return bin_dir, _version(bin_dir, "mlflow")
-
-
-def _version(bin_dir: Path, package: str) -> str:
-    out = subprocess.run(
-        [str(bin_dir / "python"), "-c", f"import importlib.metadata as m; print(m.version('{package}'))"],
-        capture_output=True,
-        text=True,
-    )
-    return out.stdout.strip() or "unknown"
+    return peer_env(MLFLOW_VENV, MLFLOW_REQS, "mlflow", "BENCH_SKIP_MLFLOW")
 
 
 def save_mlflow_models(bin_dir: Path, tmp: Path, models: dict[str, Any]) -> Path | None:

@@ -300,13 +300,10 @@ def run_mlflow(models: dict[str, Any], logdir: Path, reference: dict[str, np.nda
             cmd += ["-h", "127.0.0.1", "-p", str(port), "--workers", str(workers)]
             penv = {**env, "PATH": f"{mlflow_bin}:{os.environ.get('PATH', '')}"}
             config = f"{workers}w" + (", OMP=1" if env.get("OMP_NUM_THREADS") else "")
-            try:
-                with server(f"mlflow-{model}", cmd, "/ping", port, penv, logdir):
-                    target = Target(port, "/invocations", models[model]["bodies"]["mlflow"])
-                    NOTES.append(f"mlflow {model} {config}: {check(target, reference, model)}")
-                    sweep("mlflow", config, model, "invocations", target)
-            except RuntimeError as exc:
-                NOTES.append(f"mlflow {model} {config}: failed: {str(exc)[:300]}")
+            target = Target(port, "/invocations", models[model]["bodies"]["mlflow"])
+            _sweep_peer(
+                "mlflow", config, model, "invocations", (cmd, "/ping", port, penv), target, logdir, reference
+            )
 
 
 def run_mlserver(models: dict[str, Any], logdir: Path, reference: dict[str, np.ndarray], tmp: Path) -> None:
@@ -320,13 +317,29 @@ def run_mlserver(models: dict[str, Any], logdir: Path, reference: dict[str, np.n
             continue
         port = free_port()
         cmd = mlserver_cmd(mls_bin, tmp / "mlserver" / model, model, joblib_file, port)
-        try:
-            with server(f"mlserver-{model}", cmd, "/v2/health/ready", port, MLSERVER_ENV, logdir):
-                target = Target(port, f"/v2/models/{model}/infer", models[model]["bodies"]["mlserver"])
-                NOTES.append(f"mlserver {model}: {check(target, reference, model)}")
-                sweep("mlserver", MLSERVER_CONFIG, model, "v2-columns", target)
-        except RuntimeError as exc:
-            NOTES.append(f"mlserver {model}: failed: {str(exc)[:300]}")
+        target = Target(port, f"/v2/models/{model}/infer", models[model]["bodies"]["mlserver"])
+        process = (cmd, "/v2/health/ready", port, MLSERVER_ENV)
+        _sweep_peer("mlserver", MLSERVER_CONFIG, model, "v2-columns", process, target, logdir, reference)
+
+
+def _sweep_peer(
+    system: str,
+    config: str,
+    model: str,
+    protocol: str,
+    process: tuple[list[str], str, int, dict[str, str]],
+    target: Target,
+    logdir: Path,
+    reference: dict[str, np.ndarray],
+) -> None:
+    """Start a peer's server (command, health path, port, environment), check its answers, sweep it."""
+    cmd, health, port, env = process
+    try:
+        with server(f"{system}-{model}", cmd, health, port, env, logdir):
+            NOTES.append(f"{system} {model} {config}: {check(target, reference, model)}")
+            sweep(system, config, model, protocol, target)
+    except RuntimeError as exc:
+        NOTES.append(f"{system} {model} {config}: failed: {str(exc)[:300]}")
 
 
 def run_rematch(models: dict[str, Any], logdir: Path) -> None:
